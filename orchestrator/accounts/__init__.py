@@ -1,0 +1,1 @@
+"""Centres, staff users, logins, API tokens."""

@@ -1,0 +1,171 @@
+"""The JSON API's route registry and its OpenAPI 3.1 document.
+
+Handlers declare their method, path, summary, scope and pydantic body model with ``@api.route``;
+the same declaration mounts the route under ``/api/v1`` and describes it in
+``/api/v1/openapi.json``, so the document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.errors import DomainError, InvalidInput
+
+__all__ = ["API_PREFIX", "Api", "api", "parse_body"]
+
+API_PREFIX = "/api/v1"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    scope: str | None
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    handler: Handler
+    content_type: str = "application/json"
+
+
+class Api:
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        scope: str | None = "read",
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        content_type: str = "application/json",
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            self.operations.append(
+                Operation(method.upper(), path, summary, tag, scope, body, response, handler, content_type)
+            )
+            return handler
+
+        return decorate
+
+    def mount(self, app: web.Application) -> None:
+        for op in self.operations:
+            app.router.add_route(op.method, API_PREFIX + op.path, op.handler)
+        app.router.add_get(API_PREFIX + "/openapi.json", self._serve_document)
+
+    async def _serve_document(self, request: web.Request) -> web.Response:
+        return web.json_response(self.document())
+
+    def document(self) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        schemas: dict[str, Any] = {
+            "Error": {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "field": {"type": "string"},
+                            "details": {"type": "array", "items": {"type": "object"}},
+                        },
+                        "required": ["code", "message"],
+                    }
+                },
+            }
+        }
+
+        def ref(model: type[BaseModel]) -> dict[str, str]:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                schemas[name] = sub
+            schemas[model.__name__] = schema
+            return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+        for op in self.operations:
+            params = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+                for name in re.findall(r"{(\w+)}", op.path)
+            ]
+            operation: dict[str, Any] = {
+                "summary": op.summary,
+                "tags": [op.tag],
+                "operationId": op.handler.__name__,
+                "parameters": params,
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {
+                            op.content_type: {"schema": ref(op.response)} if op.response else {"schema": {}}
+                        },
+                    },
+                    "401": {"description": "Not authenticated", "content": _error_content()},
+                    "404": {"description": "Not found (or not yours)", "content": _error_content()},
+                    "422": {"description": "Invalid input", "content": _error_content()},
+                },
+            }
+            if op.scope:
+                operation["security"] = [{"bearer": [op.scope]}, {"cookie": []}]
+                operation["x-required-scope"] = op.scope
+            if op.body is not None:
+                operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
+            paths.setdefault(API_PREFIX + op.path, {})[op.method.lower()] = operation
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Rucksack Orchestrator API",
+                "version": "1",
+                "description": "Everything a coordinator does in the pages, for automation. "
+                "Authenticate with `Authorization: Bearer rst_...` (see `rucksack token create`).",
+            },
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                    "cookie": {"type": "apiKey", "in": "cookie", "name": "rs_login"},
+                },
+            },
+        }
+
+
+def _error_content() -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The JSON body validated against ``model``; a clear 400/422 naming every problem otherwise."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DomainError(f"the body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise DomainError("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+            for err in e.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        first = details[0]
+        raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], details=details) from None
+
+
+api = Api()

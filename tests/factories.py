@@ -1,0 +1,104 @@
+"""Factories for test data: one place that knows how to make a valid record of each kind.
+
+They write through the sync session they are given and flush, so ids are available; the test
+commits when the app under test needs to see the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from integrations.jitsi.rooms import new_room_name
+from orchestrator import models as m
+from orchestrator.accounts import services as accounts
+from orchestrator.security import hash_secret, new_pseudonym, new_secret
+
+PASSWORD = "correct horse battery"
+_seq = itertools.count(1)
+
+
+def centre(db: Session, **kw: Any) -> m.Centre:
+    n = next(_seq)
+    kw.setdefault("name", f"KI Teststadt {n}")
+    kw.setdefault("slug", f"ki-test-{n}")
+    return accounts.create_centre(db, **kw)
+
+
+def user(db: Session, role: str = "coordinator", centre: m.Centre | None = None, **kw: Any) -> m.StaffUser:
+    n = next(_seq)
+    kw.setdefault("email", f"{role}{n}@example.org")
+    kw.setdefault("display_name", f"{role.title()} {n}")
+    kw.setdefault("password", PASSWORD)
+    return accounts.create_user(db, role=role, centre_id=centre.id if centre else None, **kw)
+
+
+def deployment(db: Session, centre: m.Centre | None = None, **kw: Any) -> m.JitsiDeployment:
+    n = next(_seq)
+    kw.setdefault("slug", f"meet-{n}")
+    kw.setdefault("name", f"Jitsi {n}")
+    kw.setdefault("kind", "self_hosted")
+    kw.setdefault("domain", "meet.example.org")
+    kw.setdefault("base_url", "https://meet.example.org")
+    kw.setdefault("app_id", "rucksack")
+    kw.setdefault("signing_secret", "test-app-secret-0123456789abcdef")
+    kw.setdefault("webhook_secret", "test-webhook-secret-0123456789")
+    row = m.JitsiDeployment(centre_id=centre.id if centre else None, **kw)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def group(db: Session, centre: m.Centre, *, facilitators: list[m.StaffUser] = (), **kw: Any) -> m.Group:  # type: ignore[assignment]
+    n = next(_seq)
+    kw.setdefault("name", f"Gruppe {n}")
+    kw.setdefault("site_name", f"KiTa Sonnenschein {n}")
+    kw.setdefault("languages", ["tr", "ar"])
+    kw.setdefault("cycle_start", dt.date(2026, 9, 1))
+    kw.setdefault("cycle_end", dt.date(2027, 6, 30))
+    row = m.Group(centre_id=centre.id, **kw)
+    db.add(row)
+    db.flush()
+    for f in facilitators:
+        db.add(m.GroupFacilitator(group_id=row.id, staff_user_id=f.id))
+    db.flush()
+    return row
+
+
+def parent(db: Session, centre: m.Centre, *, groups: list[m.Group] = (), **kw: Any) -> m.Parent:  # type: ignore[assignment]
+    n = next(_seq)
+    kw.setdefault("display_name", f"Ayşe {n}")
+    kw.setdefault("language", "tr")
+    row = m.Parent(centre_id=centre.id, pseudonym=new_pseudonym("p"), **kw)
+    db.add(row)
+    db.flush()
+    for g in groups:
+        db.add(m.Enrolment(parent_id=row.id, group_id=g.id))
+    db.flush()
+    return row
+
+
+def session(db: Session, group: m.Group, *, starts_at: dt.datetime | None = None, minutes: int = 90, **kw: Any) -> m.Session:
+    starts_at = starts_at or dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    kw.setdefault("room_name", new_room_name())
+    row = m.Session(group_id=group.id, starts_at=starts_at, ends_at=starts_at + dt.timedelta(minutes=minutes), **kw)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def access_secret(db: Session, *, parent: m.Parent | None = None, staff: m.StaffUser | None = None,
+                  purpose: str = "personal") -> tuple[m.AccessSecret, str]:
+    secret = new_secret()
+    row = m.AccessSecret(
+        purpose=purpose,
+        secret_hash=hash_secret(secret),
+        parent_id=parent.id if parent else None,
+        staff_user_id=staff.id if staff else None,
+    )
+    db.add(row)
+    db.flush()
+    return row, secret
