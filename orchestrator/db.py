@@ -107,7 +107,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-async def run(factory: async_sessionmaker[AsyncSession], fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+async def run(
+    factory: async_sessionmaker[AsyncSession], fn: Callable[..., T], /, *args: Any, **kwargs: Any
+) -> T:
     """Run the sync use case ``fn(session, *args, **kwargs)`` in one committed transaction."""
     async with factory() as session, session.begin():
         return await session.run_sync(fn, *args, **kwargs)

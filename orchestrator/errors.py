@@ -13,7 +13,9 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, details: list[dict[str, str]] | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, details: list[dict[str, str]] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.field = field

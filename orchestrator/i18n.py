@@ -141,9 +141,10 @@ def _babel_locale(code: str) -> Locale:
 def format_local_datetime(instant: dt.datetime, zone: str, fmt: str = "full") -> str:
     """An instant shown in ``zone`` in the current language, e.g. "Dienstag, 1. Dezember 2026, 09:00"."""
     local = instant.astimezone(ZoneInfo(zone))
+    locale = _babel_locale(_current.get())
     if fmt == "full":
-        return f"{format_date(local, 'full', locale=_babel_locale(_current.get()))}, {format_local_time(instant, zone)}"
-    return format_datetime(local, fmt, tzinfo=ZoneInfo(zone), locale=_babel_locale(_current.get()))
+        return f"{format_date(local, 'full', locale=locale)}, {format_local_time(instant, zone)}"
+    return format_datetime(local, fmt, tzinfo=ZoneInfo(zone), locale=locale)
 
 
 def format_local_date(instant: dt.datetime | dt.date, zone: str | None = None, fmt: str = "full") -> str:

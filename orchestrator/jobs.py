@@ -34,7 +34,11 @@ class CeleryJobs:
         self._celery = Celery("rucksack-producer", broker=broker_url, set_as_current=False)
         self._celery.conf.broker_connection_retry_on_startup = False
         # A broker that is down must not hang a request: fail fast, the sweeper catches up.
-        self._celery.conf.broker_transport_options = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+        self._celery.conf.broker_transport_options = {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+        }
 
     def send(self, task: str, *args: Any, countdown: float | None = None) -> None:
         try:

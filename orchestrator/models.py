@@ -12,7 +12,7 @@ key, and uniqueness (pseudonyms, room names, secret hashes, dedupe keys) is a un
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -109,7 +109,11 @@ naming_convention = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=naming_convention)
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class Centre(Base):
@@ -256,9 +260,7 @@ class Group(Base):
     site_name: Mapped[str] = mapped_column(String(200), default="")
     # Group languages (family languages live here, never on the parent).
     languages: Mapped[list[Any]] = mapped_column(default=list)
-    deployment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("jitsi_deployments.id", ondelete="SET NULL")
-    )
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("jitsi_deployments.id", ondelete="SET NULL"))
     cycle_start: Mapped[dt.date] = mapped_column(Date)
     cycle_end: Mapped[dt.date] = mapped_column(Date)
     # Bumped on every change that a calendar feed of this group shows.
@@ -385,9 +387,7 @@ class Series(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (
-        CheckConstraint("duration_minutes > 0 AND duration_minutes <= 600", name="duration"),
-    )
+    __table_args__ = (CheckConstraint("duration_minutes > 0 AND duration_minutes <= 600", name="duration"),)
 
 
 class Session(Base):

@@ -1,10 +1,10 @@
 """Typed settings: packaged defaults, then a TOML file, then environment variables.
 
 ``config/defaults.toml`` holds every key with its default (the project is installed in
-editable mode, so the file is read from the checkout). ``RUCKSACK_CONFIG`` may name a TOML file that overrides any of them, and
-``RUCKSACK_<SECTION>_<KEY>`` environment variables override both. Secrets are read only from the
-environment (``RUCKSACK_MAIL_PASSWORD``) or from a file it names (``RUCKSACK_MAIL_PASSWORD_FILE``),
-so they never sit in a committed file.
+editable mode, so the file is read from the checkout). ``RUCKSACK_CONFIG`` may name a TOML file
+that overrides any of them, and ``RUCKSACK_<SECTION>_<KEY>`` environment variables override
+both. Secrets are read only from the environment (``RUCKSACK_MAIL_PASSWORD``) or from a file it
+names (``RUCKSACK_MAIL_PASSWORD_FILE``), so they never sit in a committed file.
 
 Any unknown key, wrong type or malformed value stops start-up with a message naming it.
 """
@@ -203,13 +203,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             if var in env:
                 data[key] = env[var]
     for section, values in overrides.items():
-        _merge(data, {section: values} if isinstance(values, dict) else {section: values}, "overrides")
+        _merge(data, {section: values}, "overrides")
 
     sections: dict[str, Any] = {}
     hints = get_type_hints(Settings)
     for field in dataclasses.fields(Settings):
-        target = hints[field.name]
-        if dataclasses.is_dataclass(target):
+        target: Any = hints[field.name]
+        if isinstance(target, type) and dataclasses.is_dataclass(target):
             raw = data.get(field.name, {})
             kwargs = {}
             sub_hints = get_type_hints(target)
@@ -240,7 +240,9 @@ def _validate(settings: Settings) -> None:
             f"setting database.url: {url.split('://')[0]!r} is not supported; use sqlite:/// or postgresql://"
         )
     broker = settings.broker.url
-    if broker and not broker.startswith(("redis://", "rediss://", "amqp://", "amqps://", "sqla+", "memory://")):
+    if broker and not broker.startswith(
+        ("redis://", "rediss://", "amqp://", "amqps://", "sqla+", "memory://")
+    ):
         raise SettingsError("setting broker.url must be a redis://, amqp:// or sqla+ URL")
     for name in ("join_window_minutes", "token_grace_minutes", "finalise_grace_minutes"):
         if getattr(settings.sessions, name) < 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,13 @@ from orchestrator.models import Base
 from orchestrator.settings import Settings, load_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-POSTGRES_ADMIN_URL = os.environ.get("RUCKSACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "RUCKSACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BACKENDS = [b for b in os.environ.get("RUCKSACK_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
-SHARED_DIR = Path(os.environ.get("RUCKSACK_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
+SHARED_DIR = Path(
+    os.environ.get("RUCKSACK_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared")
+)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -124,11 +128,11 @@ def jobs() -> RecordingJobs:
 
 
 @pytest.fixture
-async def client(aiohttp_client, settings: Settings, jobs: RecordingJobs) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+async def client(aiohttp_client, settings: Settings, jobs: RecordingJobs) -> object:  # type: ignore[no-untyped-def]
     from orchestrator.web.app import create_app
 
     app = create_app(settings, jobs=jobs)
-    yield await aiohttp_client(app)
+    return await aiohttp_client(app)
 
 
 @pytest.fixture(scope="session")

@@ -81,17 +81,26 @@ def parent(db: Session, centre: m.Centre, *, groups: list[m.Group] = (), **kw: A
     return row
 
 
-def session(db: Session, group: m.Group, *, starts_at: dt.datetime | None = None, minutes: int = 90, **kw: Any) -> m.Session:
+def session(
+    db: Session, group: m.Group, *, starts_at: dt.datetime | None = None, minutes: int = 90, **kw: Any
+) -> m.Session:
     starts_at = starts_at or dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
     kw.setdefault("room_name", new_room_name())
-    row = m.Session(group_id=group.id, starts_at=starts_at, ends_at=starts_at + dt.timedelta(minutes=minutes), **kw)
+    row = m.Session(
+        group_id=group.id, starts_at=starts_at, ends_at=starts_at + dt.timedelta(minutes=minutes), **kw
+    )
     db.add(row)
     db.flush()
     return row
 
 
-def access_secret(db: Session, *, parent: m.Parent | None = None, staff: m.StaffUser | None = None,
-                  purpose: str = "personal") -> tuple[m.AccessSecret, str]:
+def access_secret(
+    db: Session,
+    *,
+    parent: m.Parent | None = None,
+    staff: m.StaffUser | None = None,
+    purpose: str = "personal",
+) -> tuple[m.AccessSecret, str]:
     secret = new_secret()
     row = m.AccessSecret(
         purpose=purpose,

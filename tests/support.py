@@ -17,7 +17,9 @@ async def login(client: Any, email: str, password: str = PASSWORD) -> str:
     token = _LOGIN_CSRF.search(await page.text())
     assert token, "login form has no CSRF field"
     resp = await client.post(
-        "/login", data={"email": email, "password": password, "login_csrf": token.group(1)}, allow_redirects=False
+        "/login",
+        data={"email": email, "password": password, "login_csrf": token.group(1)},
+        allow_redirects=False,
     )
     assert resp.status == 303, await resp.text()
     return await csrf_token(client)
@@ -26,5 +28,6 @@ async def login(client: Any, email: str, password: str = PASSWORD) -> str:
 async def csrf_token(client: Any, path: str = "/account") -> str:
     resp = await client.get(path)
     found = _CSRF.search(await resp.text())
-    assert found and found.group(1), "page carries no CSRF token (not logged in?)"
+    assert found, "page carries no CSRF meta tag"
+    assert found.group(1), "page carries an empty CSRF token (not logged in?)"
     return found.group(1)

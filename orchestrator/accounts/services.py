@@ -208,8 +208,15 @@ def start_login(db: Session, *, user_id: int, hours: int, now: dt.datetime | Non
             expires_at=now + dt.timedelta(hours=hours),
         )
     )
-    audit.record(db, None, "login", object_type="staff_user", object_id=user.id, centre_id=user.centre_id,
-                 actor_label=f"{user.display_name} (#{user.id}, {user.role})")
+    audit.record(
+        db,
+        None,
+        "login",
+        object_type="staff_user",
+        object_id=user.id,
+        centre_id=user.centre_id,
+        actor_label=f"{user.display_name} (#{user.id}, {user.role})",
+    )
     return token
 
 
@@ -263,8 +270,15 @@ def create_api_token(
     )
     db.add(row)
     db.flush()
-    audit.record(db, actor, "api_token.create", object_type="api_token", object_id=row.id,
-                 centre_id=user.centre_id, detail={"user_id": user_id, "scopes": row.scopes})
+    audit.record(
+        db,
+        actor,
+        "api_token.create",
+        object_type="api_token",
+        object_id=row.id,
+        centre_id=user.centre_id,
+        detail={"user_id": user_id, "scopes": row.scopes},
+    )
     return row, token
 
 

@@ -45,7 +45,9 @@ def _login_page(request: web.Request, *, error: str = "", status: int = 200) -> 
         status=status,
     )
     settings = request.app[SETTINGS]
-    response.set_cookie(PRE_LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=settings.web.secure_cookies)
+    response.set_cookie(
+        PRE_LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=settings.web.secure_cookies
+    )
     return response
 
 
@@ -82,7 +84,9 @@ async def login(request: web.Request) -> web.Response:
         )
     if user is None:
         return _login_page(request, error=i18n.gettext("E-mail address or password is wrong."), status=401)
-    token = await db_run(request, services.start_login, user_id=user.id, hours=settings.web.login_session_hours)
+    token = await db_run(
+        request, services.start_login, user_id=user.id, hours=settings.web.login_session_hours
+    )
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/"))))
     response.set_cookie(
         LOGIN_COOKIE,
@@ -162,7 +166,11 @@ async def create_token(request: web.Request) -> web.Response:
     form = await request.post()
     scopes = [s for s in ("read", "write") if form.get(f"scope_{s}")]
     _, token = await db_run(
-        request, services.create_api_token, user_id=actor.user_id, name=str(form.get("name", "")), scopes=scopes,
+        request,
+        services.create_api_token,
+        user_id=actor.user_id,
+        name=str(form.get("name", "")),
+        scopes=scopes,
         actor=actor,
     )
     tokens = await db_run(request, services.list_api_tokens, user_id=actor.user_id)
@@ -171,7 +179,9 @@ async def create_token(request: web.Request) -> web.Response:
 
 async def revoke_token(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    await db_run(request, services.revoke_api_token, token_id=int(request.match_info["token_id"]), actor=actor)
+    await db_run(
+        request, services.revoke_api_token, token_id=int(request.match_info["token_id"]), actor=actor
+    )
     raise web.HTTPSeeOther("/account")
 
 

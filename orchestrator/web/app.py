@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from urllib.parse import quote
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp_jinja2
 import jinja2
@@ -65,7 +65,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}" if request.method == "GET" else "/login") from None
+        raise web.HTTPSeeOther(
+            f"/login?next={quote(request.path_qs)}" if request.method == "GET" else "/login"
+        ) from None
     except DomainError as e:
         if context.is_api(request) or request.path.startswith("/hooks/"):
             return web.json_response(e.as_json(), status=e.status)
@@ -91,9 +93,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 # Each area's views module registers its pages (``setup``) and its API handlers (``@api.route``).
-ROUTE_MODULES = (
-    "orchestrator.accounts.views",
-)
+ROUTE_MODULES = ("orchestrator.accounts.views",)
 
 
 def create_app(settings: Settings, *, jobs: JobQueue | None = None) -> web.Application:

@@ -91,12 +91,17 @@ async def require_actor(request: web.Request, *roles: str, scope: str | None = N
         raise NotLoggedIn()
     if request.method not in SAFE_METHODS and not request.get(VIA_TOKEN):
         sent = request.headers.get("X-CSRF-Token")
-        if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if sent is None and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
             form = await request.post()
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
         if not sent or not (expected := request[CSRF]) or not secrets.compare_digest(sent, expected):
-            raise Forbidden("the form has expired or did not come from this site (CSRF check); reload and try again")
+            raise Forbidden(
+                "the form has expired or did not come from this site (CSRF check); reload and try again"
+            )
     if roles and actor.role not in roles:
         raise Forbidden("your role may not do this")
     if scope is None:
@@ -106,7 +111,9 @@ async def require_actor(request: web.Request, *roles: str, scope: str | None = N
     return actor
 
 
-def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> web.Response:
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> web.Response:
     ctx = dict(context or {})
     ctx.setdefault("request", request)
     ctx.setdefault("actor", request.get(ACTOR))

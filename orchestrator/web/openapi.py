@@ -123,7 +123,10 @@ class Api:
                 operation["security"] = [{"bearer": [op.scope]}, {"cookie": []}]
                 operation["x-required-scope"] = op.scope
             if op.body is not None:
-                operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(op.body)}},
+                }
             paths.setdefault(API_PREFIX + op.path, {})[op.method.lower()] = operation
         return {
             "openapi": "3.1.0",
@@ -165,7 +168,9 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
             for err in e.errors(include_url=False, include_context=False, include_input=False)
         ]
         first = details[0]
-        raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], details=details) from None
+        raise InvalidInput(
+            f"{first['field']}: {first['message']}", field=first["field"], details=details
+        ) from None
 
 
 api = Api()

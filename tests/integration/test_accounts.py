@@ -34,19 +34,25 @@ async def test_wrong_password_is_refused_and_throttled(client, staff, settings):
     token = text.split('name="login_csrf" value="')[1].split('"')[0]
     statuses = []
     for _ in range(settings.security.login_max_failures + 1):
-        resp = await client.post("/login", data={"email": coordinator.email, "password": "wrong password!", "login_csrf": token})
+        resp = await client.post(
+            "/login", data={"email": coordinator.email, "password": "wrong password!", "login_csrf": token}
+        )
         statuses.append(resp.status)
     assert statuses[:-1] == [401] * settings.security.login_max_failures
     assert statuses[-1] == 429
     # Even the right password is refused while throttled.
-    resp = await client.post("/login", data={"email": coordinator.email, "password": factories.PASSWORD, "login_csrf": token})
+    resp = await client.post(
+        "/login", data={"email": coordinator.email, "password": factories.PASSWORD, "login_csrf": token}
+    )
     assert resp.status == 429
 
 
 async def test_login_form_without_its_csrf_value_is_refused(client, staff):
     _, coordinator = staff
     await client.get("/login")
-    resp = await client.post("/login", data={"email": coordinator.email, "password": factories.PASSWORD, "login_csrf": "forged"})
+    resp = await client.post(
+        "/login", data={"email": coordinator.email, "password": factories.PASSWORD, "login_csrf": "forged"}
+    )
     assert resp.status == 403
     assert (await client.get("/api/v1/me")).status == 401
 
@@ -62,7 +68,9 @@ async def test_form_post_without_csrf_token_is_refused(client, staff):
 async def test_api_token_scopes(client, staff):
     _, coordinator = staff
     csrf = await login(client, coordinator.email)
-    resp = await client.post("/account/tokens", data={"name": "report script", "scope_read": "1", "csrf_token": csrf})
+    resp = await client.post(
+        "/account/tokens", data={"name": "report script", "scope_read": "1", "csrf_token": csrf}
+    )
     assert resp.status == 200
     token = (await resp.text()).split('<code id="new-token">')[1].split("<")[0]
     client.session.cookie_jar.clear()
