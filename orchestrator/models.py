@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -541,7 +542,28 @@ class Attendance(Base):
             name="override_status",
         ),
         CheckConstraint("computed_minutes >= 0", name="minutes"),
-        UniqueConstraint("session_id", "parent_id", "staff_user_id"),
+        CheckConstraint(
+            "(role = 'parent' AND staff_user_id IS NULL) OR (role = 'facilitator' AND parent_id IS NULL)",
+            name="role_person",
+        ),
+        # One row per parent and per facilitator in a session. Partial indexes, because NULLs
+        # are distinct in a plain unique constraint (and an anonymised row has no parent).
+        Index(
+            "uq_attendance_session_parent",
+            "session_id",
+            "parent_id",
+            unique=True,
+            sqlite_where=text("parent_id IS NOT NULL"),
+            postgresql_where=text("parent_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_attendance_session_staff",
+            "session_id",
+            "staff_user_id",
+            unique=True,
+            sqlite_where=text("staff_user_id IS NOT NULL"),
+            postgresql_where=text("staff_user_id IS NOT NULL"),
+        ),
     )
 
     @property

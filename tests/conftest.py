@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +27,7 @@ from orchestrator.migrate import upgrade
 from orchestrator.models import Base
 from orchestrator.settings import Settings, load_settings
 
+T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_ADMIN_URL = os.environ.get(
     "RUCKSACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -139,3 +144,101 @@ async def client(aiohttp_client, settings: Settings, jobs: RecordingJobs) -> obj
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+REDIS_URL = os.environ.get("RUCKSACK_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture(scope="session")
+def redis_base_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError as e:
+        skip_or_fail(
+            f"Redis is not reachable at {REDIS_URL} ({e}); start it (redis-server --daemonize yes --port 6379) "
+            "or set RUCKSACK_TEST_REDIS_URL"
+        )
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_broker_url(redis_base_url: str) -> Iterator[str]:
+    """A Redis database of its own for this test (flushed before and after)."""
+    import random
+
+    import redis
+
+    url = f"{redis_base_url}/{random.randint(1, 15)}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+class WorkerProcess:
+    """A real ``celery worker`` child process on the test's database and broker."""
+
+    def __init__(self, settings: Settings, broker_url: str, data_dir: Path, extra_env: dict[str, str] | None = None):
+        self.settings = settings
+        self.broker_url = broker_url
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "RUCKSACK_DATABASE_URL": settings.database_url,
+                "RUCKSACK_BROKER_URL": broker_url,
+                "RUCKSACK_DATA_DIR": str(data_dir),
+                "RUCKSACK_WEB_BASE_URL": settings.web.base_url,
+            }
+        )
+        self.env.update(extra_env or {})
+        self.log_path = data_dir / "worker.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def worker(settings: Settings, redis_broker_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A started worker process; ``worker.jobs`` sends tasks to it through Redis."""
+    proc = WorkerProcess(settings, redis_broker_url, tmp_path)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def wait_for(predicate: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = "") -> T:
+    """Polls ``predicate`` until it returns something truthy; fails with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 04:58:10.521013
+Create Date: 2026-11-28 05:08:55.618409
 """
 
 from __future__ import annotations
@@ -324,6 +324,7 @@ def upgrade() -> None:
     sa.Column('corrected_at', orchestrator.models.UTCDateTime(), nullable=True),
     sa.Column('anonymised_at', orchestrator.models.UTCDateTime(), nullable=True),
     sa.Column('updated_at', orchestrator.models.UTCDateTime(), nullable=False),
+    sa.CheckConstraint("(role = 'parent' AND staff_user_id IS NULL) OR (role = 'facilitator' AND parent_id IS NULL)", name=op.f('ck_attendance_role_person')),
     sa.CheckConstraint("computed_status IN ('present', 'partial', 'absent', 'excused')", name=op.f('ck_attendance_computed_status')),
     sa.CheckConstraint("override_status IS NULL OR override_status IN ('present', 'partial', 'absent', 'excused')", name=op.f('ck_attendance_override_status')),
     sa.CheckConstraint("role IN ('parent', 'facilitator')", name=op.f('ck_attendance_role')),
@@ -332,12 +333,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['parent_id'], ['parents.id'], name=op.f('fk_attendance_parent_id_parents'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], name=op.f('fk_attendance_session_id_sessions'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['staff_user_id'], ['staff_users.id'], name=op.f('fk_attendance_staff_user_id_staff_users'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_attendance')),
-    sa.UniqueConstraint('session_id', 'parent_id', 'staff_user_id', name=op.f('uq_attendance_session_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attendance'))
     )
     with op.batch_alter_table('attendance', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attendance_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attendance_session_id'), ['session_id'], unique=False)
+        batch_op.create_index('uq_attendance_session_parent', ['session_id', 'parent_id'], unique=True, sqlite_where=sa.text('parent_id IS NOT NULL'), postgresql_where=sa.text('parent_id IS NOT NULL'))
+        batch_op.create_index('uq_attendance_session_staff', ['session_id', 'staff_user_id'], unique=True, sqlite_where=sa.text('staff_user_id IS NOT NULL'), postgresql_where=sa.text('staff_user_id IS NOT NULL'))
 
     op.create_table('conference_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -465,6 +467,8 @@ def downgrade() -> None:
 
     op.drop_table('conference_events')
     with op.batch_alter_table('attendance', schema=None) as batch_op:
+        batch_op.drop_index('uq_attendance_session_staff', sqlite_where=sa.text('staff_user_id IS NOT NULL'), postgresql_where=sa.text('staff_user_id IS NOT NULL'))
+        batch_op.drop_index('uq_attendance_session_parent', sqlite_where=sa.text('parent_id IS NOT NULL'), postgresql_where=sa.text('parent_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_attendance_session_id'))
         batch_op.drop_index(batch_op.f('ix_attendance_parent_id'))
 
