@@ -37,14 +37,17 @@ class SeriesPlan:
     """Rule instants with no session at all (closure days, deleted sessions)."""
     rdates: tuple[datetime.datetime, ...]
     """Sessions whose recurrence instant the rule does not yield."""
-    overrides: tuple[FeedOccurrence, ...]
-    """Sessions that differ from what the master produces, ordered by recurrence instant."""
+    overrides: tuple[tuple[datetime.datetime, FeedOccurrence], ...]
+    """(recurrence instant, session) for every session that differs from what the master
+    produces, ordered by recurrence instant."""
 
 
 def _parse_rule(series: FeedSeries) -> Recur:
     try:
         recur = Recur.from_rrule(series.rrule)
-    except ValueError as err:  # ical wraps pydantic's errors in CalendarParseError(ValueError)
+    except (ValueError, AttributeError) as err:
+        # ValueError covers pydantic's ValidationError; ical 14.3.1 raises AttributeError while
+        # formatting its own message for a part without "=".
         raise ValueError(f"series {series.uid}: invalid RRULE {series.rrule!r}: {err}") from err
     if recur.until is not None or recur.count is not None:
         raise ValueError(f"series {series.uid}: RRULE must not carry UNTIL or COUNT; pass until_local")
@@ -76,10 +79,9 @@ def rule_instants(series: FeedSeries, recur: Recur | None = None) -> tuple[datet
 
 
 def _differs_from_master(series: FeedSeries, occurrence: FeedOccurrence) -> bool:
-    recurrence = occurrence.recurrence_local
     return (
         occurrence.status == "cancelled"
-        or occurrence.start_local != recurrence
+        or occurrence.start_local != occurrence.recurrence_local
         or occurrence.end_local - occurrence.start_local != series.duration
         or occurrence.summary != series.summary
         or occurrence.description != series.description
@@ -105,13 +107,17 @@ def plan_series(series: FeedSeries) -> SeriesPlan | None:
             f"series {series.uid}: dtstart_local {series.dtstart_local.isoformat()} "
             f"is not an instance of {series.rrule}"
         )
-    by_instant = {occ.recurrence_local: occ for occ in series.occurrences}
+    by_instant: dict[datetime.datetime, FeedOccurrence] = {}
+    for occ in series.occurrences:
+        if occ.recurrence_local is None:  # FeedSeries refuses these; kept for the type checker
+            raise ValueError(f"series {series.uid}: session without recurrence_local")
+        by_instant[occ.recurrence_local] = occ
     instant_set = frozenset(instants)
     exdates = tuple(instant for instant in instants if instant not in by_instant)
-    rdates = tuple(sorted(r for r in by_instant if r is not None and r not in instant_set))
+    rdates = tuple(sorted(instant for instant in by_instant if instant not in instant_set))
     overrides = tuple(
-        occ
-        for _, occ in sorted(by_instant.items(), key=lambda item: item[0] or datetime.datetime.min)
-        if _differs_from_master(series, occ)
+        (instant, by_instant[instant])
+        for instant in sorted(by_instant)
+        if _differs_from_master(series, by_instant[instant])
     )
     return SeriesPlan(recur=recur, exdates=exdates, rdates=rdates, overrides=overrides)

@@ -13,6 +13,8 @@ folding go wrong. Each gap below was reproduced against ical 14.3.1 and has a te
 4. REFRESH-INTERVAL lacks the required VALUE=DURATION.           -> `add_refresh_interval_value_type`
 5. CONFERENCE lacks the required VALUE=URI.                      -> `add_conference_value_type`
 6. VTIMEZONE components come after the events that use them.    -> `move_timezones_first`
+7. An RDATE with a TZID is tagged VALUE=PERIOD although its value
+   is a DATE-TIME, so ical's own parser rejects the feed.       -> `drop_false_rdate_period`
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "add_recurrence_id_tzid",
     "add_refresh_interval_value_type",
     "apply_fixes",
+    "drop_false_rdate_period",
     "encode_calendar",
     "fold_line",
     "move_timezones_first",
@@ -126,8 +129,27 @@ def move_timezones_first(vcalendar: ParsedComponent) -> None:
     vcalendar.components = timezones + others
 
 
+def drop_false_rdate_period(vcalendar: ParsedComponent) -> None:
+    """Fix 7: remove ``VALUE=PERIOD`` from an RDATE whose value is not a period.
+
+    ical adds VALUE=PERIOD to every RDATE it encoded from a structured value, and a zoned
+    DATE-TIME is such a value. A PERIOD always contains a solidus ("start/end"); without one the
+    value is a DATE-TIME, which is the default type of RDATE and needs no VALUE parameter.
+    """
+    for component in vcalendar.components:
+        for prop in component.properties:
+            if prop.name != "rdate" or "/" in prop.value or not prop.params:
+                continue
+            prop.params = [
+                param
+                for param in prop.params
+                if not (param.name.upper() == "VALUE" and list(param.values) == ["PERIOD"])
+            ] or None
+
+
 def apply_fixes(vcalendar: ParsedComponent) -> None:
-    """Apply the tree-level fixes (3-6) in place."""
+    """Apply the tree-level fixes (3-7) in place."""
+    drop_false_rdate_period(vcalendar)
     add_refresh_interval_value_type(vcalendar)
     add_conference_value_type(vcalendar)
     add_recurrence_id_tzid(vcalendar)
