@@ -49,8 +49,9 @@ class ConferenceEvent:
     # so that a redelivered event has the same key.
     dedupe_key: str
     room_name: str  # the main room's name (lowercase), never a breakout's id
-    # One meeting instance: JaaS sessionId; event_sync room_jid plus created_at when the event
-    # carries it (room events), else the room_jid alone.
+    # The meeting: JaaS sessionId; event_sync the lowercase main-room JID for every event (occupant
+    # events carry no created_at, so a key including it could not join them to their room). A room
+    # reused later shares the key; room events carry room_created_at to tell instances apart.
     meeting_key: str
     occurred_at: dt.datetime  # aware, UTC
     person_id: str | None = None

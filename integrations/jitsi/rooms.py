@@ -20,11 +20,12 @@ _RANDOM_BYTES = 20
 
 def new_room_name(prefix: str = "rs") -> str:
     """A fresh room name like ``rs-<32 random base32 characters>`` (160 bits of randomness)."""
-    if not ROOM_NAME_PATTERN.match(prefix):
+    if not ROOM_NAME_PATTERN.fullmatch(prefix):
         raise ValueError(f"room name prefix {prefix!r} must match {ROOM_NAME_PATTERN.pattern}")
     random_part = base64.b32encode(secrets.token_bytes(_RANDOM_BYTES)).decode("ascii").lower()
     return f"{prefix}-{random_part}"
 
 
 def is_valid_room_name(name: str) -> bool:
-    return bool(ROOM_NAME_PATTERN.match(name)) and len(name) <= 100
+    # fullmatch, not match: with match, "$" also matches before a trailing newline.
+    return bool(ROOM_NAME_PATTERN.fullmatch(name)) and len(name) <= 100

@@ -69,12 +69,14 @@ MAX_TOKEN_LIFETIME = dt.timedelta(hours=24)
 
 _KINDS = ("self_hosted", "jaas")
 _ALGORITHMS = ("HS256", "RS256")
+# All patterns are used with fullmatch (a "$" anchor would also accept a trailing newline).
 # Tenants become part of the URL path and, lowercased, the `sub` claim that prosody compares with
 # the "[tenant]room@conference.<domain>" address.
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9._:-]+$")
-_COMPACT_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_TENANT = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
+_KEY_ID = re.compile(r"[A-Za-z0-9._:-]+")
+_COMPACT_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # Every feature prosody and the client know how to gate that could record, publish or phone out.
 # If `context.features` were absent the client would treat all features as enabled.
 _DISABLED_FEATURES = ("recording", "livestreaming", "transcription", "outbound-call", "sip-outbound-call")
@@ -110,14 +112,14 @@ class Deployment:
             raise ValueError(f"deployment kind must be one of {_KINDS}, not {self.kind!r}")
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}, not {self.algorithm!r}")
-        if not _HOSTNAME.match(self.domain):
+        if not _HOSTNAME.fullmatch(self.domain):
             raise ValueError(f"domain {self.domain!r} is not a lowercase host name like meet.example.org")
         _check_base_url(self.base_url)
         if not self.app_id or self.app_id != self.app_id.strip():
             raise ValueError("app_id must be a non-empty string without surrounding spaces")
-        if self.tenant is not None and not _TENANT.match(self.tenant.lower()):
+        if self.tenant is not None and not _TENANT.fullmatch(self.tenant.lower()):
             raise ValueError(f"tenant {self.tenant!r} must match {_TENANT.pattern} (case-insensitive)")
-        if self.key_id is not None and not _KEY_ID.match(self.key_id):
+        if self.key_id is not None and not _KEY_ID.fullmatch(self.key_id):
             raise ValueError(f"key_id {self.key_id!r} must match {_KEY_ID.pattern}")
         if not self.signing_secret:
             raise ValueError("signing_secret must not be empty")
@@ -186,7 +188,9 @@ def mint_token(
     nbf = _unix_seconds(not_before, "not_before")
     exp = _unix_seconds(expires, "expires")
     if exp <= nbf:
-        raise ValueError(f"expires ({expires.isoformat()}) must be after not_before ({not_before.isoformat()})")
+        raise ValueError(
+            f"expires ({expires.isoformat()}) must be after not_before ({not_before.isoformat()})"
+        )
     if exp - nbf > MAX_TOKEN_LIFETIME.total_seconds():
         raise ValueError(f"a token may be valid for at most {MAX_TOKEN_LIFETIME}, not {expires - not_before}")
 
@@ -212,7 +216,7 @@ def join_url(deployment: Deployment, room: str, token: str) -> str:
     deployments with ``token_in_query`` (see the module docstring for why).
     """
     _check_room(room)
-    if not _COMPACT_JWT.match(token):
+    if not _COMPACT_JWT.fullmatch(token):
         # Only base64url segments can go into a URL unescaped; anything else is not our token.
         raise ValueError("token is not a compact JWT (three base64url segments)")
     base = deployment.base_url.rstrip("/")
