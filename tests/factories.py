@@ -111,3 +111,31 @@ def access_secret(
     db.add(row)
     db.flush()
     return row, secret
+
+
+_QUICK_PASSWORD_HASH: list[str] = []
+
+
+def quick_user(db: Session, role: str = "coordinator", centre: m.Centre | None = None, **kw: Any) -> m.StaffUser:
+    """Like ``user``, but all such accounts share one argon2 hash of ``PASSWORD``.
+
+    Hashing costs ~0.2 s per account; tests that arrange many accounts (the access matrix) would
+    spend most of their time on it. Logging in with ``PASSWORD`` works as for ``user``.
+    """
+    from orchestrator.security import hash_password
+
+    if not _QUICK_PASSWORD_HASH:
+        _QUICK_PASSWORD_HASH.append(hash_password(PASSWORD))
+    n = next(_seq)
+    kw.setdefault("email", f"{role}{n}@example.org")
+    kw.setdefault("display_name", f"{role.title()} {n}")
+    row = m.StaffUser(
+        role=role,
+        centre_id=centre.id if centre else None,
+        password_hash=_QUICK_PASSWORD_HASH[0],
+        pseudonym=new_pseudonym("f"),
+        **kw,
+    )
+    db.add(row)
+    db.flush()
+    return row

@@ -93,7 +93,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 # Each area's views module registers its pages (``setup``) and its API handlers (``@api.route``).
-ROUTE_MODULES = ("orchestrator.accounts.views",)
+ROUTE_MODULES = (
+    "orchestrator.accounts.views",
+    "orchestrator.groups.views",
+)
 
 
 def create_app(settings: Settings, *, jobs: JobQueue | None = None) -> web.Application:
