@@ -139,3 +139,32 @@ def quick_user(db: Session, role: str = "coordinator", centre: m.Centre | None =
     db.add(row)
     db.flush()
     return row
+
+
+# --- conference webhooks and attendance (receivers, processing) ----------------------------------
+# Imports are local to these helpers so that this section stays self-contained at the file's end.
+
+
+def reference_payload(name: str) -> dict[str, Any]:
+    """A webhook body from ``shared/reference/payloads`` (e.g. ``"event_sync/occupant-joined.json"``)."""
+    import json
+    import os
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[1].parent / "shared"
+    shared = Path(os.environ.get("RUCKSACK_SHARED_DIR", default))
+    data: dict[str, Any] = json.loads((shared / "reference" / "payloads" / name).read_text(encoding="utf-8"))
+    return data
+
+
+def jaas_signature(secret: str, body: bytes, *, t: int | None = None) -> str:
+    """An ``X-Jaas-Signature`` header value for ``body``, as JaaS computes it."""
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    stamp = str(int(time.time()) if t is None else t)
+    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).digest()
+    return f"t={stamp},v1={base64.b64encode(mac).decode()}"
+

@@ -12,4 +12,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         # Catch up work whose job message was lost (broker down, worker killed): series whose
         # sessions are not materialised yet.
         "materialise-series": {"task": "rucksack.materialise_all_series", "schedule": 3600.0},
+        # Webhook events whose processing job was lost (broker down, worker killed) are processed
+        # again once they are 30 s old; unmatched events whose session is now known are placed.
+        "sweep-inbox": {"task": "rucksack.sweep_inbox", "schedule": 60.0},
+        # Sessions past their end plus the grace period: close open intervals, final attendance,
+        # end sessions the facilitator forgot to end.
+        "finalise-due-sessions": {"task": "rucksack.finalise_due_sessions", "schedule": 300.0},
     }

@@ -96,6 +96,8 @@ async def healthz(request: web.Request) -> web.Response:
 ROUTE_MODULES = (
     "orchestrator.accounts.views",
     "orchestrator.groups.views",
+    "orchestrator.hooks.views",
+    "orchestrator.attendance.views",
 )
 
 

@@ -1,0 +1,650 @@
+"""From the inbox to attendance: claim pending events, match them to sessions, recompute.
+
+Why recompute from all events: webhooks arrive late, twice, out of order, and some never arrive
+(jitsi.md). Any state built up incrementally ("she joined, so open an interval") would depend on
+arrival order and would have to undo itself when an earlier event turns up later. Instead every
+time a session gets new events, its attendance is computed again from **all** of its stored
+events by the pure ``orchestrator.attendance.compute`` (which treats them as sets of facts), and
+the session's presence intervals and the computed columns of its attendance rows are replaced by
+the result. Replaying, reordering or duplicating events therefore cannot change the outcome
+(design §5), and a fix in the computation can be applied to old sessions by recomputing them.
+A session has at most a few hundred events, so this costs milliseconds.
+
+Staff corrections live in the ``override_*`` columns, which this module never writes: they
+survive any number of recomputations (``orchestrator.attendance.services`` owns them).
+
+Concurrency: pending events are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several
+workers share the inbox without waiting on each other (SQLite serialises writers with
+``BEGIN IMMEDIATE`` anyway). Two workers may still hold events of the same session; each locks
+the session rows it recomputes (``SELECT … FOR UPDATE``, in id order so two workers cannot
+deadlock), so the second waits for the first to commit and then sees both workers' events.
+Everything for one claimed chunk — marking events, intervals, attendance — commits in one
+transaction: a worker that dies mid-way leaves the events pending for the next one.
+
+Matching: a session's room name is unique, and event_sync sends the main room's name even for
+breakout rooms. JaaS breakout rooms share the meeting's ``sessionId`` (``meeting_key``), so an
+event whose room name matches nothing is matched through another event of the same meeting.
+Events that match nothing are kept as ``unmatched``; ``rematch_unmatched`` (run by the sweeper,
+and for the meetings of every processed chunk) attaches them once their meeting or room becomes
+known — a JaaS breakout join may well arrive before anything from the main room.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session as DbSession
+
+from integrations.jitsi import ConferenceEvent as ParsedEvent
+from orchestrator import audit
+from orchestrator.attendance.compute import (
+    ConnectionPresence,
+    PersonAttendance,
+    Policy,
+    SessionAttendance,
+    compute_attendance,
+)
+from orchestrator.hooks.inbox import event_from_json
+from orchestrator.models import (
+    Attendance,
+    Centre,
+    ConferenceEvent,
+    Enrolment,
+    Group,
+    GroupFacilitator,
+    Parent,
+    PresenceInterval,
+    Session,
+    StaffUser,
+)
+
+__all__ = [
+    "CLIP_AFTER_MINUTES",
+    "CLIP_BEFORE_MINUTES",
+    "Finalisation",
+    "People",
+    "ProcessResult",
+    "close_open_at",
+    "eligible_parents",
+    "events_of_session",
+    "finalise_session",
+    "lock_sessions",
+    "pending_overdue",
+    "policy_for",
+    "process_pending_events",
+    "recompute_session",
+    "rematch_unmatched",
+    "resolve_people",
+    "sessions_due_for_finalisation",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# The counting window around the scheduled time (compute.Policy's defaults, named here so pages
+# and validation agree with the computation).
+CLIP_BEFORE_MINUTES = 15
+CLIP_AFTER_MINUTES = 30
+# How far back unmatched events are looked at again: a meeting's late events arrive within
+# minutes; anything older that still matches nothing belongs to a room that is not ours.
+REMATCH_WINDOW = dt.timedelta(days=2)
+
+
+def policy_for(centre: Centre) -> Policy:
+    """The centre's attendance policy.
+
+    The centre has no separate early-leave setting: leaving earlier than ``late_after_minutes``
+    before the scheduled end counts as leaving early, the same tolerance at both ends of the
+    session (arriving 10 minutes late and leaving 10 minutes early are judged alike).
+    """
+    return Policy(
+        present_min_minutes=centre.present_min_minutes,
+        present_min_share=centre.present_min_share,
+        late_after_minutes=centre.late_after_minutes,
+        early_leave_minutes=centre.late_after_minutes,
+        clip_before_minutes=CLIP_BEFORE_MINUTES,
+        clip_after_minutes=CLIP_AFTER_MINUTES,
+    )
+
+
+@dataclasses.dataclass
+class ProcessResult:
+    claimed: int = 0
+    processed: int = 0
+    unmatched: int = 0
+    errors: int = 0
+    sessions: list[int] = dataclasses.field(default_factory=list)
+
+    def add(self, other: ProcessResult) -> None:
+        self.claimed += other.claimed
+        self.processed += other.processed
+        self.unmatched += other.unmatched
+        self.errors += other.errors
+        self.sessions = sorted(set(self.sessions) | set(other.sessions))
+
+
+# --- claiming and matching ------------------------------------------------------------------------
+
+
+def process_pending_events(
+    db: DbSession, *, now: dt.datetime, finalise_grace: dt.timedelta, limit: int = 5000
+) -> ProcessResult:
+    """Claims up to ``limit`` pending events, matches them to sessions and recomputes those.
+
+    Returns what was done; ``claimed == 0`` means the inbox had nothing pending (that this worker
+    could lock). The caller commits; call again until nothing is claimed.
+    """
+    rows = db.execute(
+        select(
+            ConferenceEvent.id,
+            ConferenceEvent.deployment_id,
+            ConferenceEvent.room_name,
+            ConferenceEvent.meeting_key,
+        )
+        .where(ConferenceEvent.state == "pending")
+        .order_by(ConferenceEvent.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    result = ProcessResult(claimed=len(rows))
+    if not rows:
+        return result
+
+    by_room = _sessions_by_room(db, {r.room_name for r in rows})
+    session_of: dict[int, int] = {}
+    meetings: dict[tuple[int | None, str], int] = {}
+    for r in rows:
+        if (session_id := by_room.get(r.room_name)) is not None:
+            session_of[r.id] = session_id
+            if r.meeting_key:
+                meetings.setdefault((r.deployment_id, r.meeting_key), session_id)
+    leftovers = [r for r in rows if r.id not in session_of]
+    if leftovers:
+        known = _sessions_by_meeting(db, {(r.deployment_id, r.meeting_key) for r in leftovers}, now)
+        known.update(meetings)
+        for r in leftovers:
+            if (session_id := known.get((r.deployment_id, r.meeting_key))) is not None:
+                session_of[r.id] = session_id
+
+    by_session: defaultdict[int, list[int]] = defaultdict(list)
+    for event_id, session_id in session_of.items():
+        by_session[session_id].append(event_id)
+    for session_id, ids in by_session.items():
+        db.execute(
+            update(ConferenceEvent)
+            .where(ConferenceEvent.id.in_(ids))
+            .values(state="processed", session_id=session_id, processed_at=now)
+        )
+    unmatched_ids = [r.id for r in leftovers if r.id not in session_of]
+    if unmatched_ids:
+        db.execute(
+            update(ConferenceEvent)
+            .where(ConferenceEvent.id.in_(unmatched_ids))
+            .values(state="unmatched", processed_at=now)
+        )
+    result.processed = len(session_of)
+    result.unmatched = len(unmatched_ids)
+
+    # Earlier events of these meetings that matched nothing can be placed now.
+    attached = _attach_unmatched(db, now=now, meetings=meetings, rooms=None)
+    affected = set(by_session) | set(attached)
+    errors = _recompute_all(db, affected, now=now, finalise_grace=finalise_grace, new_events=by_session)
+    result.errors = errors
+    result.sessions = sorted(affected)
+    return result
+
+
+def _sessions_by_room(db: DbSession, rooms: Collection[str]) -> dict[str, int]:
+    """Room name -> session id (room names are unique per session)."""
+    if not rooms:
+        return {}
+    return dict(db.execute(select(Session.room_name, Session.id).where(Session.room_name.in_(sorted(rooms)))))
+
+
+def _sessions_by_meeting(
+    db: DbSession, keys: Iterable[tuple[int | None, str]], now: dt.datetime
+) -> dict[tuple[int | None, str], int]:
+    """Meeting -> session, learnt from recent events of the meeting that matched a session."""
+    wanted = {key for key in keys if key[1]}
+    if not wanted:
+        return {}
+    rows = db.execute(
+        select(ConferenceEvent.deployment_id, ConferenceEvent.meeting_key, ConferenceEvent.session_id)
+        .where(
+            ConferenceEvent.meeting_key.in_(sorted({mk for _, mk in wanted})),
+            ConferenceEvent.session_id.is_not(None),
+            ConferenceEvent.received_at > now - REMATCH_WINDOW,
+        )
+        .distinct()
+    ).all()
+    found: dict[tuple[int | None, str], set[int]] = defaultdict(set)
+    for deployment_id, meeting_key, session_id in rows:
+        if (deployment_id, meeting_key) in wanted and session_id is not None:
+            found[(deployment_id, meeting_key)].add(session_id)
+    # A meeting seen in two sessions would be a contradiction; such events stay unmatched.
+    return {key: next(iter(ids)) for key, ids in found.items() if len(ids) == 1}
+
+
+def _attach_unmatched(
+    db: DbSession,
+    *,
+    now: dt.datetime,
+    meetings: Mapping[tuple[int | None, str], int] | None,
+    rooms: Mapping[str, int] | None,
+) -> dict[int, list[int]]:
+    """Attaches recent unmatched events to sessions by meeting or room; returns session -> ids."""
+    query = select(
+        ConferenceEvent.id,
+        ConferenceEvent.deployment_id,
+        ConferenceEvent.meeting_key,
+        ConferenceEvent.room_name,
+    ).where(ConferenceEvent.state == "unmatched", ConferenceEvent.received_at > now - REMATCH_WINDOW)
+    conditions = []
+    if meetings:
+        conditions.append(ConferenceEvent.meeting_key.in_(sorted({mk for _, mk in meetings})))
+    if rooms:
+        conditions.append(ConferenceEvent.room_name.in_(sorted(rooms)))
+    if not conditions:
+        return {}
+    attached: defaultdict[int, list[int]] = defaultdict(list)
+    for event_id, deployment_id, meeting_key, room_name in db.execute(query.where(or_(*conditions))):
+        session_id = (rooms or {}).get(room_name)
+        if session_id is None:
+            session_id = (meetings or {}).get((deployment_id, meeting_key))
+        if session_id is not None:
+            attached[session_id].append(event_id)
+    for session_id, ids in attached.items():
+        db.execute(
+            update(ConferenceEvent)
+            .where(ConferenceEvent.id.in_(ids))
+            .values(state="processed", session_id=session_id, processed_at=now, error="")
+        )
+    return dict(attached)
+
+
+def rematch_unmatched(db: DbSession, *, now: dt.datetime, finalise_grace: dt.timedelta) -> ProcessResult:
+    """Places recent ``unmatched`` events whose room or meeting is now known, and recomputes.
+
+    Run by the sweeper: covers sessions created after their room's first events arrived, and
+    meetings whose main-room events arrived after a breakout room's.
+    """
+    candidates = db.execute(
+        select(ConferenceEvent.deployment_id, ConferenceEvent.meeting_key, ConferenceEvent.room_name)
+        .where(ConferenceEvent.state == "unmatched", ConferenceEvent.received_at > now - REMATCH_WINDOW)
+        .distinct()
+    ).all()
+    result = ProcessResult()
+    if not candidates:
+        return result
+    rooms = _sessions_by_room(db, {c.room_name for c in candidates})
+    meetings = _sessions_by_meeting(db, {(c.deployment_id, c.meeting_key) for c in candidates}, now)
+    attached = _attach_unmatched(db, now=now, meetings=meetings, rooms=rooms)
+    if not attached:
+        return result
+    result.processed = sum(len(ids) for ids in attached.values())
+    result.errors = _recompute_all(
+        db, set(attached), now=now, finalise_grace=finalise_grace, new_events=attached
+    )
+    result.sessions = sorted(attached)
+    return result
+
+
+def pending_overdue(db: DbSession, *, now: dt.datetime, older_than: dt.timedelta) -> int:
+    """How many pending events were received more than ``older_than`` ago (their job was lost)."""
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(ConferenceEvent)
+            .where(ConferenceEvent.state == "pending", ConferenceEvent.received_at < now - older_than)
+        )
+        or 0
+    )
+
+
+# --- recomputing ----------------------------------------------------------------------------------
+
+
+def lock_sessions(db: DbSession, session_ids: Iterable[int]) -> None:
+    """Row locks on these sessions, in id order (PostgreSQL; SQLite's writer lock covers it)."""
+    ids = sorted(set(session_ids))
+    if ids:
+        db.execute(select(Session.id).where(Session.id.in_(ids)).order_by(Session.id).with_for_update())
+
+
+def _recompute_all(
+    db: DbSession,
+    session_ids: Collection[int],
+    *,
+    now: dt.datetime,
+    finalise_grace: dt.timedelta,
+    new_events: Mapping[int, list[int]],
+) -> int:
+    lock_sessions(db, session_ids)
+    errors = 0
+    for session_id in sorted(session_ids):
+        try:
+            # A savepoint per session: one session's bad data must not hold up everyone else's.
+            with db.begin_nested():
+                recompute_session(db, session_id=session_id, now=now, finalise_grace=finalise_grace)
+        except Exception as e:
+            errors += 1
+            _LOGGER.exception("recomputing session %s failed", session_id)
+            ids = new_events.get(session_id, [])
+            if ids:
+                db.execute(
+                    update(ConferenceEvent)
+                    .where(ConferenceEvent.id.in_(ids))
+                    .values(state="error", error=f"recomputing session {session_id} failed: {e!r}"[:2000])
+                )
+    return errors
+
+
+def events_of_session(
+    db: DbSession, session_id: int, *, include_pending_room: str | None = None
+) -> list[ParsedEvent]:
+    """Every processed event of the session (and, for live views, pending ones of its room)."""
+    condition = (ConferenceEvent.session_id == session_id) & (ConferenceEvent.state == "processed")
+    if include_pending_room is not None:
+        condition = condition | (
+            (ConferenceEvent.state == "pending") & (ConferenceEvent.room_name == include_pending_room)
+        )
+    events = []
+    for event_id, data in db.execute(
+        select(ConferenceEvent.id, ConferenceEvent.normalised).where(condition).order_by(ConferenceEvent.id)
+    ):
+        if data is None:
+            continue
+        try:
+            events.append(event_from_json(data))
+        except ValueError:
+            _LOGGER.warning("conference event %s has an unreadable normalised form; skipped", event_id)
+    return events
+
+
+def close_open_at(session: Session, *, now: dt.datetime, finalise_grace: dt.timedelta) -> dt.datetime | None:
+    """Where intervals still open are closed: at finalisation, else once end + grace has passed."""
+    if session.finalised_at is not None:
+        return session.finalised_at
+    deadline = session.ends_at + finalise_grace
+    return deadline if now >= deadline else None
+
+
+@dataclasses.dataclass(frozen=True)
+class People:
+    """Token ids (pseudonyms) of one session resolved to parents and staff of the group's centre."""
+
+    parents: dict[str, int]  # pseudonym -> parent id
+    facilitators: dict[str, int]  # pseudonym -> staff id, leading this session
+    other_staff: dict[str, int]  # pseudonym -> staff id, e.g. a coordinator looking in
+
+    def kind(self, person_id: str | None) -> str:
+        if person_id is None:
+            return "unidentified"
+        if person_id in self.parents:
+            return "parent"
+        if person_id in self.facilitators:
+            return "facilitator"
+        if person_id in self.other_staff:
+            return "staff"
+        return "unidentified"
+
+
+def resolve_people(db: DbSession, session: Session, group: Group, ids: Collection[str]) -> People:
+    """Maps token ids to people. Only the group's own centre counts: an id from elsewhere (or
+    none at all) is an unidentified occupant, never a parent.
+
+    Staff are recorded as facilitators when they lead the group, launched this session, or are
+    facilitators by role (a substitute); coordinators and admins who look in are "staff", kept as
+    presence only, so their time never counts as facilitator hours.
+    """
+    wanted = sorted(ids)
+    if not wanted:
+        return People({}, {}, {})
+    parents = dict(
+        db.execute(
+            select(Parent.pseudonym, Parent.id).where(
+                Parent.pseudonym.in_(wanted), Parent.centre_id == group.centre_id, Parent.erased_at.is_(None)
+            )
+        )
+    )
+    leaders = set(
+        db.scalars(select(GroupFacilitator.staff_user_id).where(GroupFacilitator.group_id == group.id))
+    )
+    facilitators: dict[str, int] = {}
+    other_staff: dict[str, int] = {}
+    for pseudonym, staff_id, role in db.execute(
+        select(StaffUser.pseudonym, StaffUser.id, StaffUser.role).where(
+            StaffUser.pseudonym.in_(wanted), StaffUser.centre_id == group.centre_id
+        )
+    ):
+        if staff_id in leaders or staff_id == session.launched_by_id or role == "facilitator":
+            facilitators[pseudonym] = staff_id
+        else:
+            other_staff[pseudonym] = staff_id
+    return People(parents, facilitators, other_staff)
+
+
+def eligible_parents(db: DbSession, session: Session, group: Group) -> set[int]:
+    """Parents enrolled in the group at the session's time (rows for them even when absent)."""
+    return set(
+        db.scalars(
+            select(Enrolment.parent_id)
+            .join(Parent, Parent.id == Enrolment.parent_id)
+            .where(
+                Enrolment.group_id == group.id,
+                Enrolment.enrolled_at <= session.ends_at,
+                or_(Enrolment.left_at.is_(None), Enrolment.left_at > session.starts_at),
+                Parent.erased_at.is_(None),
+            )
+        )
+    )
+
+
+def recompute_session(
+    db: DbSession, *, session_id: int, now: dt.datetime, finalise_grace: dt.timedelta
+) -> SessionAttendance | None:
+    """Recomputes one session from all its events; replaces intervals and computed columns.
+
+    Lock the session first (``lock_sessions``) when other workers may run. Cancelled sessions keep
+    their events but get no attendance. Returns the computation (``None`` if cancelled).
+    """
+    session = db.get(Session, session_id)
+    if session is None:
+        return None
+    group = db.get(Group, session.group_id)
+    assert group is not None  # a foreign key with ON DELETE CASCADE
+    centre = db.get(Centre, group.centre_id)
+    assert centre is not None
+    db.execute(delete(PresenceInterval).where(PresenceInterval.session_id == session_id))
+    if session.status == "cancelled":
+        return None
+
+    computed = compute_attendance(
+        events_of_session(db, session_id),
+        scheduled_start=session.starts_at,
+        scheduled_end=session.ends_at,
+        policy=policy_for(centre),
+        now=now,
+        close_open_at=close_open_at(session, now=now, finalise_grace=finalise_grace),
+    )
+    ids = {p.person_id for p in computed.presence if p.person_id is not None}
+    people = resolve_people(db, session, group, ids)
+    _store_intervals(db, session_id, computed.presence, people)
+    _store_attendance(db, session, group, computed, people)
+    return computed
+
+
+def _store_intervals(
+    db: DbSession, session_id: int, presence: Iterable[ConnectionPresence], people: People
+) -> None:
+    rows = []
+    for p in presence:
+        kind = people.kind(p.person_id)
+        if kind == "unidentified" or p.person_id is None:
+            key = f"unidentified:{p.connection_id or p.person_id}"[:300]
+        else:
+            key = p.person_id
+        rows.append(
+            {
+                "session_id": session_id,
+                "person_key": key,
+                "parent_id": people.parents.get(p.person_id) if p.person_id else None,
+                "staff_user_id": (
+                    (people.facilitators.get(p.person_id) or people.other_staff.get(p.person_id))
+                    if p.person_id
+                    else None
+                ),
+                "connection_id": (p.connection_id or "")[:300],
+                "meeting_key": "",
+                "joined_at": p.joined_at,
+                "left_at": p.left_at,
+                "in_breakout": p.in_breakout,
+                "source": "webhook",
+            }
+        )
+    if rows:
+        db.execute(insert(PresenceInterval), rows)
+
+
+_ABSENT = {
+    "computed_minutes": 0,
+    "computed_status": "absent",
+    "first_join": None,
+    "last_leave": None,
+    "late": False,
+    "left_early": False,
+}
+
+
+def _computed_values(person: PersonAttendance | None) -> dict[str, object]:
+    if person is None:
+        return dict(_ABSENT)
+    return {
+        "computed_minutes": person.minutes,
+        "computed_status": person.status,
+        "first_join": person.first_join,
+        "last_leave": person.last_leave,
+        "late": person.late,
+        "left_early": person.left_early,
+    }
+
+
+def _store_attendance(
+    db: DbSession, session: Session, group: Group, computed: SessionAttendance, people: People
+) -> None:
+    existing = list(db.scalars(select(Attendance).where(Attendance.session_id == session.id)))
+    parent_rows = {a.parent_id: a for a in existing if a.parent_id is not None}
+    staff_rows = {a.staff_user_id: a for a in existing if a.staff_user_id is not None}
+
+    by_parent = {parent_id: computed.people.get(pseudonym) for pseudonym, parent_id in people.parents.items()}
+    for parent_id in eligible_parents(db, session, group):
+        by_parent.setdefault(parent_id, None)
+    # Rows no longer backed by events (say, an enrolment ended) are reset, not deleted: a
+    # correction on them must survive.
+    for parent_id in parent_rows:
+        by_parent.setdefault(parent_id, None)
+    for parent_id, person in sorted(by_parent.items()):
+        values = _computed_values(person)
+        row = parent_rows.get(parent_id)
+        if row is None:
+            db.add(Attendance(session_id=session.id, parent_id=parent_id, role="parent", **values))
+        else:
+            _assign(row, values)
+
+    by_staff = {
+        staff_id: computed.people.get(pseudonym) for pseudonym, staff_id in people.facilitators.items()
+    }
+    for staff_id in staff_rows:
+        by_staff.setdefault(staff_id, None)
+    for staff_id, person in sorted(by_staff.items()):
+        values = _computed_values(person)
+        row = staff_rows.get(staff_id)
+        if row is None:
+            db.add(Attendance(session_id=session.id, staff_user_id=staff_id, role="facilitator", **values))
+        else:
+            _assign(row, values)
+    db.flush()
+
+
+def _assign(row: Attendance, values: Mapping[str, object]) -> None:
+    for name, value in values.items():
+        # Only real changes are written, so updated_at moves only when the numbers did.
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+# --- finalisation ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Finalisation:
+    session_id: int
+    finalised_at: dt.datetime
+    ended_now: bool  # the session was still live (or held but never ended) and is ended now
+    people: int  # identified people with presence
+
+
+def sessions_due_for_finalisation(
+    db: DbSession, *, now: dt.datetime, finalise_grace: dt.timedelta
+) -> list[int]:
+    """Sessions whose end plus grace has passed and that are not finalised yet."""
+    return list(
+        db.scalars(
+            select(Session.id)
+            .where(Session.finalised_at.is_(None), Session.ends_at <= now - finalise_grace)
+            .order_by(Session.ends_at, Session.id)
+        )
+    )
+
+
+def finalise_session(
+    db: DbSession, *, session_id: int, now: dt.datetime, finalise_grace: dt.timedelta
+) -> Finalisation | None:
+    """Closes a session's open intervals and computes its final attendance (idempotent).
+
+    Marks it ``finalised_at = now`` (kept if already set, so running twice changes nothing); a
+    session the facilitator never ended — still ``live``, or ``scheduled`` although people were
+    in its room — is ended, with the last time anyone was in the room (or the scheduled end) as
+    its end and an audit entry saying so. Cancelled sessions are only marked. ``None`` if the
+    session does not exist.
+    """
+    lock_sessions(db, [session_id])
+    session = db.get(Session, session_id)
+    if session is None:
+        return None
+    if session.finalised_at is None:
+        session.finalised_at = now
+    computed = recompute_session(db, session_id=session_id, now=now, finalise_grace=finalise_grace)
+    ended_now = False
+    if computed is not None and (
+        session.status == "live" or (session.status == "scheduled" and computed.presence)
+    ):
+        ends = [p.left_at for p in computed.presence if p.left_at is not None]
+        ended_at = min(max(ends), now) if ends else min(session.ends_at, now)
+        previous = session.status
+        session.status = "ended"
+        session.ended_at = session.ended_at or ended_at
+        session.updated_at = now
+        ended_now = True
+        group = db.get(Group, session.group_id)
+        audit.record(
+            db,
+            None,
+            "session.ended_by_finalisation",
+            object_type="session",
+            object_id=session.id,
+            centre_id=group.centre_id if group else None,
+            detail={"status_before": previous, "ended_at": session.ended_at.isoformat()},
+            actor_label="system (finalisation)",
+        )
+    db.flush()
+    return Finalisation(
+        session_id=session.id,
+        finalised_at=session.finalised_at,
+        ended_now=ended_now,
+        people=len(computed.people) if computed is not None else 0,
+    )

@@ -1,0 +1,1 @@
+"""Conference webhooks in: authenticate, store durably in the inbox, acknowledge, nudge the workers."""
