@@ -183,6 +183,47 @@ def _start_embedded_workers(settings: Settings) -> list[subprocess.Popen[bytes]]
     return [worker, beat]
 
 
+def _cli_label() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"command line ({user})"
+
+
+def cmd_export_parent(settings: Settings, args: argparse.Namespace) -> None:
+    import json
+
+    from orchestrator.privacy.services import export_parent
+
+    data = _with_db(
+        settings, lambda db: export_parent(db, actor=None, parent_id=args.parent_id, actor_label=_cli_label())
+    )
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if args.output and args.output != "-":
+        # The file holds personal data: readable by its owner only.
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"exported parent {args.parent_id} to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_erase_parent(settings: Settings, args: argparse.Namespace) -> None:
+    from orchestrator.privacy.services import erase_parent
+
+    if not args.yes:
+        raise CommandError("erasure cannot be undone; add --yes to confirm")
+    result = _with_db(
+        settings, lambda db: erase_parent(db, actor=None, parent_id=args.parent_id, actor_label=_cli_label())
+    )
+    if result.already_erased:
+        print(f"parent {result.parent_id} had been erased before; remaining attendance anonymised: {result.counts}")
+    else:
+        print(f"erased parent {result.parent_id}: {result.counts}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rucksack",
@@ -251,6 +292,27 @@ def build_parser() -> argparse.ArgumentParser:
         "a group with parents and a weekly series, and prints the links to log in. Safe to run twice.",
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "export-parent",
+        help="export everything held about one parent as JSON (right of access)",
+        description="Prints (or writes to --output) a JSON document with everything the service "
+        "holds about one parent: record, enrolments, attendance, presence, notifications, link "
+        "metadata and audit entries. The export is recorded in the audit trail.",
+    )
+    p.add_argument("--parent-id", type=int, required=True, help="the parent's id (see the parent's page)")
+    p.add_argument("--output", help="file to write (mode 600); default: standard output")
+    p.set_defaults(func=cmd_export_parent)
+
+    p = sub.add_parser(
+        "erase-parent",
+        help="erase a parent's personal data (right to erasure); attendance counts stay",
+        description="Irreversibly anonymises one parent: name, contact data, links, notifications, "
+        "raw events and the pseudonym go; attendance rows stay without the person. Audited.",
+    )
+    p.add_argument("--parent-id", type=int, required=True, help="the parent's id")
+    p.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    p.set_defaults(func=cmd_erase_parent)
 
     return parser
 

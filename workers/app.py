@@ -75,7 +75,7 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "beat_schedule_filename": str(s.data_path / "celerybeat-schedule"),
-        "include": ["workers.tasks"],
+        "include": ["workers.tasks", "workers.notify", "workers.retention"],
     }
     if s.broker_url.startswith("sqla+"):
         # The SQL transport polls; a short interval keeps a cancellation notice within seconds.

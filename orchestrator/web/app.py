@@ -98,6 +98,8 @@ ROUTE_MODULES = (
     "orchestrator.groups.views",
     "orchestrator.hooks.views",
     "orchestrator.attendance.views",
+    "orchestrator.notifications.views",
+    "orchestrator.privacy.views",
 )
 
 

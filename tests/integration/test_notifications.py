@@ -1,0 +1,508 @@
+"""Notifications end to end against the database: reminders, notices, delivery, the outbox.
+
+A real SMTP server (aiosmtpd, started here on a free port) receives the mails; the personal link
+in a mail is followed through the app. The helpers at the top (``MailSink``, ``smtp_server``,
+``arrange``) are shared with the other notification test modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+
+from orchestrator import models as m
+from orchestrator.notifications import delivery
+from orchestrator.notifications import services as notifications
+from orchestrator.notifications.channels import Channels, SmtpMailer
+from tests import factories
+from tests.support import csrf_token, login
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CONSENT = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MailSink:
+    """An aiosmtpd handler that keeps what it receives and refuses what it is told to."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, e.g. "550 no such user"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [msg for msg in self.messages if msg["To"] == address]
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[MailSink, int]]:
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[MailSink, int]]:
+    with smtp_server() as running:
+        yield running
+
+
+def mail_channels(port: int) -> Channels:
+    return Channels(
+        mailer=SmtpMailer(host="127.0.0.1", port=port, from_address="rucksack@example.org", starttls=False, timeout=5),
+        sms=None,
+    )
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+@dataclasses.dataclass
+class World:
+    centre: m.Centre
+    group: m.Group
+    facilitator: m.StaffUser
+    coordinator: m.StaffUser
+    anna: m.Parent  # German, e-mail consent
+    ayse: m.Parent  # Turkish, SMS consent (e-mail address without consent)
+    amal: m.Parent  # Arabic, no consent at all
+    session: m.Session
+
+
+def arrange(db: Any, *, starts_at: dt.datetime) -> World:
+    centre = factories.centre(db)
+    deployment = factories.deployment(db, centre)
+    facilitator = factories.user(db, "facilitator", centre, language="en")
+    coordinator = factories.user(db, "coordinator", centre, language="en")
+    group = factories.group(db, centre, facilitators=[facilitator], deployment_id=deployment.id)
+    anna = factories.parent(
+        db, centre, groups=[group], display_name="Anna", language="de", email="anna@example.org", email_consent_at=CONSENT
+    )
+    ayse = factories.parent(
+        db,
+        centre,
+        groups=[group],
+        display_name="Ayşe",
+        language="tr",
+        phone="0151 2345678",
+        sms_consent_at=CONSENT,
+        email="ayse@example.org",
+    )
+    amal = factories.parent(db, centre, groups=[group], display_name="Amal", language="ar")
+    session = factories.session(db, group, starts_at=starts_at)
+    db.commit()
+    return World(centre, group, facilitator, coordinator, anna, ayse, amal, session)
+
+
+def rows(db: Any, **filters: Any) -> list[m.Notification]:
+    # populate_existing rather than expire_all: an expired attribute of another object read later
+    # would open a new transaction, and on SQLite every transaction takes the write lock.
+    query = select(m.Notification).order_by(m.Notification.id).execution_options(populate_existing=True)
+    for key, value in filters.items():
+        query = query.where(getattr(m.Notification, key) == value)
+    found = list(db.scalars(query))
+    # End the read transaction: on SQLite it would hold the write lock the code under test needs.
+    db.commit()
+    return found
+
+
+START = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # Tuesday 09:00 in Berlin
+
+
+# -- reminders -------------------------------------------------------------------------------
+
+
+def test_reminders_go_to_consented_channels_once_per_offset(db):
+    w = arrange(db, starts_at=START)
+    now = START - dt.timedelta(hours=23, minutes=59)
+    created = notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    assert len(created) == 4
+    by_key = {r.idempotency_key: r for r in rows(db)}
+    epoch = int(START.timestamp())
+    assert set(by_key) == {
+        f"reminder:{w.session.id}:{epoch}:1440:p{w.anna.id}:email",
+        f"reminder:{w.session.id}:{epoch}:1440:p{w.ayse.id}:sms",
+        f"reminder:{w.session.id}:{epoch}:1440:p{w.amal.id}:outbox",
+        f"reminder:{w.session.id}:{epoch}:1440:s{w.facilitator.id}:email",
+    }
+    anna = by_key[f"reminder:{w.session.id}:{epoch}:1440:p{w.anna.id}:email"]
+    assert (anna.state, anna.address, anna.language) == ("queued", "anna@example.org", "de")
+    assert "Dienstag, 1. Dezember 2026" in anna.body and "09:00" in anna.body
+    ayse = by_key[f"reminder:{w.session.id}:{epoch}:1440:p{w.ayse.id}:sms"]
+    assert (ayse.channel, ayse.address) == ("sms", "0151 2345678")
+    assert "Salı" in ayse.body
+    amal = by_key[f"reminder:{w.session.id}:{epoch}:1440:p{w.amal.id}:outbox"]
+    assert (amal.state, amal.channel, amal.last_error) == ("recorded", "outbox", notifications.NO_CONSENT)
+
+    # Beat fires again (and again a minute later): nothing new.
+    assert notifications.queue_due_reminders(db, now=now) == []
+    assert notifications.queue_due_reminders(db, now=now + dt.timedelta(minutes=1)) == []
+    db.commit()
+    # The 1-hour reminder is a new one per recipient and channel.
+    assert len(notifications.queue_due_reminders(db, now=START - dt.timedelta(minutes=59))) == 4
+    db.commit()
+    assert len(rows(db)) == 8
+
+
+def test_no_reminders_for_cancelled_live_or_past_sessions(db):
+    w = arrange(db, starts_at=START)
+    w.session.status = "cancelled"
+    live = factories.session(db, w.group, starts_at=START + dt.timedelta(hours=2), status="live")
+    db.commit()
+    assert notifications.queue_due_reminders(db, now=START - dt.timedelta(minutes=30)) == []
+    assert notifications.queue_due_reminders(db, now=START + dt.timedelta(minutes=1)) == []
+    assert live.id
+    assert rows(db) == []
+
+
+def test_moved_session_gets_reminders_for_its_new_time_and_the_old_ones_are_withdrawn(db, smtp):
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    now = START - dt.timedelta(minutes=50)
+    old = notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    # Moved to the next day before the reminders went out.
+    w.session.starts_at = START + dt.timedelta(days=1)
+    w.session.ends_at = w.session.starts_at + dt.timedelta(minutes=90)
+    w.session.sequence += 1
+    db.commit()
+    report = delivery.deliver(
+        db_factory_of(db), channels=mail_channels(port), base_url="https://r.example", ids=old, now=now
+    )
+    assert report.sent == 0 and report.withdrawn == 2  # the e-mail to Anna and to the facilitator
+    assert sink.messages == []
+    assert all("moved" in r.last_error for r in rows(db, state="failed"))
+    new_now = w.session.starts_at - dt.timedelta(hours=23)
+    new = notifications.queue_due_reminders(db, now=new_now)
+    db.commit()
+    assert len(new) == 4
+    assert all(f":{int(w.session.starts_at.timestamp())}:" in r.idempotency_key for r in rows(db) if r.id in new)
+
+
+def db_factory_of(db: Any) -> Any:
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(db.get_bind(), expire_on_commit=False)
+
+
+def test_reminders_follow_the_centres_offsets(db):
+    w = arrange(db, starts_at=START)
+    w.centre.reminder_offsets = [180]
+    db.commit()
+    assert notifications.queue_due_reminders(db, now=START - dt.timedelta(hours=23)) == []
+    assert len(notifications.queue_due_reminders(db, now=START - dt.timedelta(hours=2, minutes=59))) == 4
+    db.commit()
+    assert {r.idempotency_key.split(":")[3] for r in rows(db)} == {"180"}
+
+
+def test_left_and_erased_parents_get_nothing(db):
+    w = arrange(db, starts_at=START)
+    db.execute(
+        m.Enrolment.__table__.update()
+        .where(m.Enrolment.parent_id == w.anna.id)
+        .values(left_at=START - dt.timedelta(days=3))
+    )
+    w.ayse.erased_at = START - dt.timedelta(days=2)
+    db.commit()
+    notifications.queue_due_reminders(db, now=START - dt.timedelta(hours=1))
+    db.commit()
+    assert {(r.parent_id, r.staff_user_id) for r in rows(db)} == {(w.amal.id, None), (None, w.facilitator.id)}
+
+
+# -- immediate notices -----------------------------------------------------------------------
+
+
+def test_cancellation_notice_is_idempotent_and_skips_the_actor(db):
+    w = arrange(db, starts_at=START)
+    now = START - dt.timedelta(days=2)
+    w.session.status = "cancelled"
+    w.session.sequence += 1
+    db.flush()
+    first = notifications.notify_session_changed(
+        db, session_id=w.session.id, change="cancelled", now=now, actor_id=w.facilitator.id
+    )
+    again = notifications.notify_session_changed(db, session_id=w.session.id, change="cancelled", now=now)
+    db.commit()
+    # Anna (e-mail), Ayşe (SMS), Amal (outbox); the facilitator cancelled it and needs no notice,
+    # and the second call (without actor) adds only the facilitator's.
+    assert len(first) == 3
+    assert len(again) == 1
+    body = rows(db, parent_id=w.anna.id)[0].body
+    assert "abgesagt" in body or "is cancelled" in body
+
+
+def test_no_notice_for_a_session_that_is_over(db):
+    w = arrange(db, starts_at=START)
+    assert notifications.notify_session_changed(db, session_id=w.session.id, change="moved", now=START + dt.timedelta(hours=3)) == []
+
+
+def test_unknown_change_is_refused(db):
+    w = arrange(db, starts_at=START)
+    with pytest.raises(notifications.InvalidInput):
+        notifications.notify_session_changed(db, session_id=w.session.id, change="renamed")
+
+
+def test_started_goes_to_parents_who_have_not_joined(db):
+    w = arrange(db, starts_at=START)
+    w.session.status = "live"
+    w.session.launched_at = START - dt.timedelta(minutes=2)
+    db.add(m.SessionVisit(session_id=w.session.id, parent_id=w.anna.id, kind="join", at=START))
+    db.commit()
+    created = notifications.notify_session_started(db, session_id=w.session.id, now=START + dt.timedelta(minutes=1))
+    db.commit()
+    assert {r.parent_id for r in rows(db) if r.id in created} == {w.ayse.id, w.amal.id}
+    assert all(r.staff_user_id is None for r in rows(db))
+    assert notifications.notify_session_started(db, session_id=w.session.id, now=START + dt.timedelta(minutes=2)) == []
+
+
+# -- delivery --------------------------------------------------------------------------------
+
+
+def test_delivery_sends_mail_with_a_working_personal_link(db, db_factory, smtp):
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    now = START - dt.timedelta(minutes=55)
+    ids = notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    report = delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    # Anna and the facilitator by e-mail; Ayşe's SMS has no gateway here: outbox.
+    assert (report.sent, report.recorded) == (2, 1)
+    [mail] = sink.to("anna@example.org")
+    assert mail["Content-Language"] == "de"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    text = body_of(mail)
+    assert "Dienstag, 1. Dezember 2026, 09:00" in text
+    link = re.search(r"https://r\.example/p/([A-Za-z0-9_-]{32})/s/(\d+)", text)
+    assert link and int(link.group(2)) == w.session.id
+    # Only the hash is stored; the body in the database still holds the mark, not the secret.
+    assert link.group(1) not in rows(db, parent_id=w.anna.id)[0].body
+    [staff_mail] = sink.to(w.facilitator.email)
+    assert f"https://r.example/facilitator/sessions/{w.session.id}" in body_of(staff_mail)
+    ayse = rows(db, parent_id=w.ayse.id)[0]
+    assert (ayse.state, ayse.channel) == ("recorded", "outbox")
+    assert "SMS is not set up" in ayse.last_error
+    sent = rows(db, parent_id=w.anna.id)[0]
+    assert (sent.state, sent.attempts, sent.sent_at) == ("sent", 1, now)
+    # Delivering again sends nothing: the rows are settled.
+    again = delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    assert again.handled == 0
+    assert len(sink.messages) == 2
+
+
+async def test_the_link_in_the_mail_leads_into_the_room(db, db_factory, smtp, client):
+    """Follow the link from the mail: once the session is live it redirects into Jitsi."""
+    sink, port = smtp
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    w = arrange(db, starts_at=now + dt.timedelta(minutes=20))
+    ids = notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    [mail] = sink.to("anna@example.org")
+    found = re.search(r"https://r\.example(/p/[A-Za-z0-9_-]{32}/s/(\d+))", body_of(mail))
+    assert found and int(found.group(2)) == w.session.id
+    waiting = await client.get(found.group(1), allow_redirects=False)
+    assert waiting.status == 200
+    assert 'lang="de"' in await waiting.text()  # Anna's language
+    session = db.get(m.Session, w.session.id)
+    session.status, session.launched_at = "live", now
+    db.commit()
+    room = await client.get(found.group(1), allow_redirects=False)
+    assert room.status in (302, 303), await room.text()
+    assert room.headers["Location"].startswith("https://meet.example.org/")
+    assert "jwt=" in room.headers["Location"] or "#" in room.headers["Location"]
+    unknown = await client.get("/p/" + "A" * 32 + f"/s/{w.session.id}", allow_redirects=False)
+    assert unknown.status == 404
+
+
+def test_permanent_refusal_fails_without_retry_and_temporary_is_retried(db, db_factory, smtp):
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    sink.refuse["anna@example.org"] = "550 5.1.1 no such user"
+    sink.refuse[w.facilitator.email] = "451 4.3.0 try again later"
+    now = START - dt.timedelta(hours=20)
+    ids = notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    report = delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    assert (report.failed, report.retrying) == (1, 1)
+    anna = rows(db, parent_id=w.anna.id)[0]
+    assert (anna.state, anna.attempts) == ("failed", 1)
+    assert "550" in anna.last_error
+    staff = rows(db, staff_user_id=w.facilitator.id)[0]
+    assert (staff.state, staff.attempts) == ("queued", 1)
+    assert staff.next_attempt_at == now + dt.timedelta(minutes=1)
+    assert "451" in staff.last_error
+    # A link minted for a message that was not delivered does not stay valid.
+    assert db.scalar(select(func.count()).select_from(m.AccessSecret)) == 0
+    db.commit()
+    # Not yet due: nothing happens. Then the server recovers and the sweeper sends it.
+    assert delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", now=now).handled == 0
+    del sink.refuse[w.facilitator.email]
+    later = now + dt.timedelta(minutes=1)
+    assert delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", now=later).sent == 1
+    staff = rows(db, staff_user_id=w.facilitator.id)[0]
+    assert (staff.state, staff.attempts, staff.last_error) == ("sent", 2, "")
+    assert len(sink.to(w.facilitator.email)) == 1
+
+
+def test_a_server_that_is_down_never_loses_the_notification(db, db_factory):
+    w = arrange(db, starts_at=START)
+    now = START - dt.timedelta(hours=20)
+    notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    dead = mail_channels(free_port())  # nobody listens there
+    moment = now
+    for attempt in range(1, delivery.MAX_ATTEMPTS + 1):
+        report = delivery.deliver(db_factory, channels=dead, base_url="https://r.example", now=moment)
+        anna = rows(db, parent_id=w.anna.id)[0]
+        assert anna.attempts == attempt
+        assert "cannot connect" in anna.last_error
+        if attempt < delivery.MAX_ATTEMPTS:
+            assert anna.state == "queued" and report.retrying == 2
+            moment = anna.next_attempt_at
+        else:
+            assert anna.state == "failed" and "gave up after 6 attempts" in anna.last_error
+
+
+def test_two_deliveries_at_once_send_each_notification_once(db, db_factory, smtp):
+    import threading
+
+    sink, port = smtp
+    arrange(db, starts_at=START)
+    other = arrange(db, starts_at=START + dt.timedelta(minutes=5))
+    now = START - dt.timedelta(minutes=30)
+    notifications.queue_due_reminders(db, now=now)
+    db.commit()
+    assert other
+    threads = [
+        threading.Thread(
+            target=delivery.deliver,
+            kwargs={"factory": db_factory, "channels": mail_channels(port), "base_url": "https://r.example", "now": now},
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(sink.messages) == 4
+    assert len({msg["Message-ID"] for msg in sink.messages}) == 4
+    assert {r.attempts for r in rows(db, state="sent")} == {1}
+
+
+# -- the outbox page and the API -------------------------------------------------------------
+
+
+async def test_outbox_page_lists_and_retries(db, client, jobs):
+    w = arrange(db, starts_at=START)
+    notifications.queue_due_reminders(db, now=START - dt.timedelta(hours=2))
+    failed = rows(db, parent_id=w.anna.id)[0]
+    failed.state, failed.last_error, failed.attempts = "failed", "recipient refused: 550 no such user", 1
+    db.commit()
+    await login(client, w.coordinator.email)
+    page = await client.get("/notifications")
+    assert page.status == 200
+    html = await page.text()
+    assert "Anna" in html and "Amal" in html and "550 no such user" in html
+    assert "[[link]]" not in html
+    filtered = await (await client.get("/notifications?state=recorded")).text()
+    assert "Amal" in filtered and "anna@example.org" not in filtered
+    bad = await client.get("/notifications?state=nonsense")
+    assert bad.status == 422
+
+    csrf = await csrf_token(client, "/notifications")
+    response = await client.post(
+        f"/notifications/{failed.id}/retry", data={"csrf_token": csrf, "back": "state=failed"}, allow_redirects=False
+    )
+    assert response.status == 303
+    assert response.headers["Location"].startswith("/notifications?state=failed")
+    assert ("rucksack.deliver_notifications", ([failed.id],)) in jobs.sent
+    again = rows(db, id=failed.id)[0]
+    assert (again.state, again.attempts, again.last_error) == ("queued", 0, "")
+    audit = db.scalars(select(m.AuditEntry).where(m.AuditEntry.action == "notification.retry")).all()
+    assert len(audit) == 1 and audit[0].detail["previous"]["state"] == "failed"
+
+
+async def test_outbox_retry_uses_a_consent_given_since(db, client):
+    w = arrange(db, starts_at=START)
+    notifications.queue_due_reminders(db, now=START - dt.timedelta(hours=2))
+    db.commit()
+    amal = rows(db, parent_id=w.amal.id)[0]
+    assert amal.state == "recorded"
+    # No consent yet: it stays in the outbox.
+    csrf = await login(client, w.coordinator.email)
+    response = await client.post(f"/notifications/{amal.id}/retry", data={"csrf_token": csrf}, allow_redirects=False)
+    assert response.headers["Location"].endswith("notice=outbox")
+    parent = db.get(m.Parent, w.amal.id)
+    parent.phone, parent.sms_consent_at = "+49 171 555 0000", CONSENT
+    db.commit()
+    response = await client.post(f"/notifications/{amal.id}/retry", data={"csrf_token": csrf}, allow_redirects=False)
+    assert response.headers["Location"].endswith("notice=queued")
+    row = rows(db, id=amal.id)[0]
+    assert (row.state, row.channel, row.address) == ("queued", "sms", "+49 171 555 0000")
+    assert len(row.body) < 300  # re-rendered as an SMS
+
+
+async def test_api_lists_the_centres_notifications_only(db, client):
+    w = arrange(db, starts_at=START)
+    other = arrange(db, starts_at=START)
+    notifications.queue_due_reminders(db, now=START - dt.timedelta(hours=2))
+    db.commit()
+    await login(client, w.coordinator.email)
+    headers: dict[str, str] = {}
+    response = await client.get("/api/v1/notifications?channel=outbox", headers=headers)
+    assert response.status == 200, await response.text()
+    data = await response.json()
+    # Only Amal (no consent) is in the outbox; Ayşe's SMS is queued for delivery.
+    assert data["total"] == 1
+    assert [(item["recipient"], item["state"]) for item in data["items"]] == [("Amal", "recorded")]
+    everything = await (await client.get("/api/v1/notifications", headers=headers)).json()
+    assert everything["total"] == 4
+    assert everything["counts"]["queued"] == 3
+    ids_other = {r.id for r in rows(db, centre_id=other.centre.id)}
+    assert not ids_other & {item["id"] for item in everything["items"]}
+    assert all("[[link]]" not in item["body"] for item in everything["items"])
+
+
+async def test_facilitators_cannot_see_the_outbox(db, client):
+    w = arrange(db, starts_at=START)
+    await login(client, w.facilitator.email)
+    response = await client.get("/api/v1/notifications")
+    assert response.status == 403
