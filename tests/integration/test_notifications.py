@@ -47,7 +47,9 @@ class MailSink:
         self.messages: list[EmailMessage] = []
         self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, e.g. "550 no such user"
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -83,7 +85,9 @@ def smtp() -> Iterator[tuple[MailSink, int]]:
 
 def mail_channels(port: int) -> Channels:
     return Channels(
-        mailer=SmtpMailer(host="127.0.0.1", port=port, from_address="rucksack@example.org", starttls=False, timeout=5),
+        mailer=SmtpMailer(
+            host="127.0.0.1", port=port, from_address="rucksack@example.org", starttls=False, timeout=5
+        ),
         sms=None,
     )
 
@@ -113,7 +117,13 @@ def arrange(db: Any, *, starts_at: dt.datetime) -> World:
     coordinator = factories.user(db, "coordinator", centre, language="en")
     group = factories.group(db, centre, facilitators=[facilitator], deployment_id=deployment.id)
     anna = factories.parent(
-        db, centre, groups=[group], display_name="Anna", language="de", email="anna@example.org", email_consent_at=CONSENT
+        db,
+        centre,
+        groups=[group],
+        display_name="Anna",
+        language="de",
+        email="anna@example.org",
+        email_consent_at=CONSENT,
     )
     ayse = factories.parent(
         db,
@@ -214,7 +224,9 @@ def test_moved_session_gets_reminders_for_its_new_time_and_the_old_ones_are_with
     new = notifications.queue_due_reminders(db, now=new_now)
     db.commit()
     assert len(new) == 4
-    assert all(f":{int(w.session.starts_at.timestamp())}:" in r.idempotency_key for r in rows(db) if r.id in new)
+    assert all(
+        f":{int(w.session.starts_at.timestamp())}:" in r.idempotency_key for r in rows(db) if r.id in new
+    )
 
 
 def db_factory_of(db: Any) -> Any:
@@ -271,7 +283,12 @@ def test_cancellation_notice_is_idempotent_and_skips_the_actor(db):
 
 def test_no_notice_for_a_session_that_is_over(db):
     w = arrange(db, starts_at=START)
-    assert notifications.notify_session_changed(db, session_id=w.session.id, change="moved", now=START + dt.timedelta(hours=3)) == []
+    assert (
+        notifications.notify_session_changed(
+            db, session_id=w.session.id, change="moved", now=START + dt.timedelta(hours=3)
+        )
+        == []
+    )
 
 
 def test_unknown_change_is_refused(db):
@@ -286,11 +303,16 @@ def test_started_goes_to_parents_who_have_not_joined(db):
     w.session.launched_at = START - dt.timedelta(minutes=2)
     db.add(m.SessionVisit(session_id=w.session.id, parent_id=w.anna.id, kind="join", at=START))
     db.commit()
-    created = notifications.notify_session_started(db, session_id=w.session.id, now=START + dt.timedelta(minutes=1))
+    created = notifications.notify_session_started(
+        db, session_id=w.session.id, now=START + dt.timedelta(minutes=1)
+    )
     db.commit()
     assert {r.parent_id for r in rows(db) if r.id in created} == {w.ayse.id, w.amal.id}
     assert all(r.staff_user_id is None for r in rows(db))
-    assert notifications.notify_session_started(db, session_id=w.session.id, now=START + dt.timedelta(minutes=2)) == []
+    assert (
+        notifications.notify_session_started(db, session_id=w.session.id, now=START + dt.timedelta(minutes=2))
+        == []
+    )
 
 
 # -- delivery --------------------------------------------------------------------------------
@@ -302,7 +324,9 @@ def test_delivery_sends_mail_with_a_working_personal_link(db, db_factory, smtp):
     now = START - dt.timedelta(minutes=55)
     ids = notifications.queue_due_reminders(db, now=now)
     db.commit()
-    report = delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    report = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now
+    )
     # Anna and the facilitator by e-mail; Ayşe's SMS has no gateway here: outbox.
     assert (report.sent, report.recorded) == (2, 1)
     [mail] = sink.to("anna@example.org")
@@ -322,7 +346,9 @@ def test_delivery_sends_mail_with_a_working_personal_link(db, db_factory, smtp):
     sent = rows(db, parent_id=w.anna.id)[0]
     assert (sent.state, sent.attempts, sent.sent_at) == ("sent", 1, now)
     # Delivering again sends nothing: the rows are settled.
-    again = delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    again = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now
+    )
     assert again.handled == 0
     assert len(sink.messages) == 2
 
@@ -360,7 +386,9 @@ def test_permanent_refusal_fails_without_retry_and_temporary_is_retried(db, db_f
     now = START - dt.timedelta(hours=20)
     ids = notifications.queue_due_reminders(db, now=now)
     db.commit()
-    report = delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
+    report = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now
+    )
     assert (report.failed, report.retrying) == (1, 1)
     anna = rows(db, parent_id=w.anna.id)[0]
     assert (anna.state, anna.attempts) == ("failed", 1)
@@ -373,10 +401,20 @@ def test_permanent_refusal_fails_without_retry_and_temporary_is_retried(db, db_f
     assert db.scalar(select(func.count()).select_from(m.AccessSecret)) == 0
     db.commit()
     # Not yet due: nothing happens. Then the server recovers and the sweeper sends it.
-    assert delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", now=now).handled == 0
+    assert (
+        delivery.deliver(
+            db_factory, channels=mail_channels(port), base_url="https://r.example", now=now
+        ).handled
+        == 0
+    )
     del sink.refuse[w.facilitator.email]
     later = now + dt.timedelta(minutes=1)
-    assert delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", now=later).sent == 1
+    assert (
+        delivery.deliver(
+            db_factory, channels=mail_channels(port), base_url="https://r.example", now=later
+        ).sent
+        == 1
+    )
     staff = rows(db, staff_user_id=w.facilitator.id)[0]
     assert (staff.state, staff.attempts, staff.last_error) == ("sent", 2, "")
     assert len(sink.to(w.facilitator.email)) == 1
@@ -414,7 +452,12 @@ def test_two_deliveries_at_once_send_each_notification_once(db, db_factory, smtp
     threads = [
         threading.Thread(
             target=delivery.deliver,
-            kwargs={"factory": db_factory, "channels": mail_channels(port), "base_url": "https://r.example", "now": now},
+            kwargs={
+                "factory": db_factory,
+                "channels": mail_channels(port),
+                "base_url": "https://r.example",
+                "now": now,
+            },
         )
         for _ in range(3)
     ]
@@ -449,7 +492,9 @@ async def test_outbox_page_lists_and_retries(db, client, jobs):
 
     csrf = await csrf_token(client, "/notifications")
     response = await client.post(
-        f"/notifications/{failed.id}/retry", data={"csrf_token": csrf, "back": "state=failed"}, allow_redirects=False
+        f"/notifications/{failed.id}/retry",
+        data={"csrf_token": csrf, "back": "state=failed"},
+        allow_redirects=False,
     )
     assert response.status == 303
     assert response.headers["Location"].startswith("/notifications?state=failed")
@@ -468,12 +513,16 @@ async def test_outbox_retry_uses_a_consent_given_since(db, client):
     assert amal.state == "recorded"
     # No consent yet: it stays in the outbox.
     csrf = await login(client, w.coordinator.email)
-    response = await client.post(f"/notifications/{amal.id}/retry", data={"csrf_token": csrf}, allow_redirects=False)
+    response = await client.post(
+        f"/notifications/{amal.id}/retry", data={"csrf_token": csrf}, allow_redirects=False
+    )
     assert response.headers["Location"].endswith("notice=outbox")
     parent = db.get(m.Parent, w.amal.id)
     parent.phone, parent.sms_consent_at = "+49 171 555 0000", CONSENT
     db.commit()
-    response = await client.post(f"/notifications/{amal.id}/retry", data={"csrf_token": csrf}, allow_redirects=False)
+    response = await client.post(
+        f"/notifications/{amal.id}/retry", data={"csrf_token": csrf}, allow_redirects=False
+    )
     assert response.headers["Location"].endswith("notice=queued")
     row = rows(db, id=amal.id)[0]
     assert (row.state, row.channel, row.address) == ("queued", "sms", "+49 171 555 0000")

@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from orchestrator.i18n import PARENT_LANGUAGES
-from orchestrator.notifications.render import KINDS, LINK_MARK, MessageFacts, fill_link, outbox_text, render_message
+from orchestrator.notifications.render import (
+    KINDS,
+    LINK_MARK,
+    MessageFacts,
+    fill_link,
+    outbox_text,
+    render_message,
+)
 
 WINTER = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # 09:00 in Berlin (CET)
 SUMMER = dt.datetime(2027, 6, 1, 7, 0, tzinfo=dt.UTC)  # 09:00 in Berlin (CEST)
@@ -79,7 +86,9 @@ def test_staff_get_the_session_page_wording():
 
 
 def test_user_input_is_not_escaped_or_interpreted():
-    f = MessageFacts(kind="reminder", group_name="Eltern & Kinder <3 {{x}}", zone="Europe/Berlin", starts_at=WINTER)
+    f = MessageFacts(
+        kind="reminder", group_name="Eltern & Kinder <3 {{x}}", zone="Europe/Berlin", starts_at=WINTER
+    )
     _, body = render_message(f, language="en", channel="email")
     assert "Eltern & Kinder <3 {{x}}" in body
 
@@ -93,4 +102,8 @@ def test_link_filling_and_outbox_placeholder():
 
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown notification kind"):
-        render_message(facts("reminder").__class__(kind="x", group_name="", zone="UTC", starts_at=WINTER), language="en", channel="sms")
+        render_message(
+            facts("reminder").__class__(kind="x", group_name="", zone="UTC", starts_at=WINTER),
+            language="en",
+            channel="sms",
+        )
