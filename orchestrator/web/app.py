@@ -100,6 +100,7 @@ ROUTE_MODULES = (
     "orchestrator.attendance.views",
     "orchestrator.notifications.views",
     "orchestrator.privacy.views",
+    "orchestrator.scheduling.views",
 )
 
 
