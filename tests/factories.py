@@ -168,3 +168,57 @@ def jaas_signature(secret: str, body: bytes, *, t: int | None = None) -> str:
     mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).digest()
     return f"t={stamp},v1={base64.b64encode(mac).decode()}"
 
+
+# --- attendance reports (tests/integration/test_reports*.py) ----------------------------------
+
+
+def enrol(
+    db: Session,
+    parent: m.Parent,
+    group: m.Group,
+    *,
+    enrolled_at: dt.datetime,
+    left_at: dt.datetime | None = None,
+) -> m.Enrolment:
+    """An enrolment with explicit dates (``parent(groups=...)`` enrols as of now)."""
+    row = m.Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=enrolled_at, left_at=left_at)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def attendance_row(
+    db: Session,
+    session: m.Session,
+    parent: m.Parent | None = None,
+    *,
+    staff: m.StaffUser | None = None,
+    status: str = "present",
+    minutes: int | None = None,
+    override_status: str | None = None,
+    override_minutes: int | None = None,
+) -> m.Attendance:
+    """One attendance row as ingestion (computed_*) and corrections (override_*) leave it.
+
+    With ``staff`` it is a facilitator's row; with neither ``parent`` nor ``staff`` it is a
+    parent's row after erasure (``parent_id`` cleared). Minutes default to the whole session for
+    present, a third of it for partial, 0 otherwise.
+    """
+    length = int((session.ends_at - session.starts_at).total_seconds()) // 60
+    if minutes is None:
+        minutes = {"present": length, "partial": length // 3}.get(status, 0)
+    row = m.Attendance(
+        session_id=session.id,
+        parent_id=parent.id if parent else None,
+        staff_user_id=staff.id if staff else None,
+        role="facilitator" if staff else "parent",
+        computed_status=status,
+        computed_minutes=minutes,
+        override_status=override_status,
+        override_minutes=override_minutes,
+        override_reason="correction in a test" if override_status or override_minutes is not None else "",
+        anonymised_at=None if parent or staff else dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    )
+    db.add(row)
+    db.flush()
+    return row

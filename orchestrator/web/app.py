@@ -101,6 +101,7 @@ ROUTE_MODULES = (
     "orchestrator.notifications.views",
     "orchestrator.privacy.views",
     "orchestrator.scheduling.views",
+    "orchestrator.reports.views",
 )
 
 

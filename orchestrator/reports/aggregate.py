@@ -1,0 +1,746 @@
+"""Attendance figures from plain facts: every definition the reports use, in one place.
+
+Pure: no database, no clock, no I/O. ``orchestrator.reports.services`` loads narrow rows
+(sessions, enrolments, attendance marks) and hands them here as the small frozen dataclasses
+below; everything a page, an export or the API shows is computed by these functions, so the unit
+tests of this module pin down the numbers coordinators report to their funders.
+
+Definitions
+-----------
+
+**Held session.** Not cancelled, and it has taken place: its status is ``live`` or ``ended``, or
+it is still ``scheduled`` but its scheduled end has passed (a session run in person and never
+launched online is still a session that took place). Only held sessions count anywhere.
+Cancelled sessions do not count; sessions still to come do not count yet.
+
+**Status of a parent in a session** is the coordinator's correction if there is one, else the
+status computed from the conference events (``Attendance.status``). **Attended** means
+``present`` or ``partial``: the parent took part, if only for part of the time (a short join that
+should not count is corrected to ``absent`` by staff, which is audited). ``excused`` is *not*
+attended and stays in the denominator: the rate is exactly what coordinators asked for,
+"attended ÷ sessions held", and it does not depend on how diligently a facilitator records
+excuses, which varies between groups. The number of excused sessions is reported beside the rate.
+A held session without any attendance record for a parent who belonged to the group counts as
+not attended.
+
+**Sessions held while in the group** (the denominator of a parent's rate). A parent belongs to a
+group from the day of their enrolment (``enrolled_at``, as a local date) until they left
+(sessions starting before ``left_at``). A record showing that the parent took part or was
+excused (present, partial, excused) in a held session is evidence that they belonged to the
+group then, so the window is widened to include the first and the last such session: an
+enrolment entered late, or a leaving date set too early, does not drop real participation or
+inflate the rate. A parent with attendance records but no enrolment (an enrolment deleted
+later) belongs from their first to their last recorded session.
+
+**Rate of a parent** = sessions attended ÷ sessions held while in the group; undefined (shown
+as "–") when no held session falls in the window. Over several groups (the centre report), the
+counts are added before dividing.
+
+**Regular participation**: rate ≥ the threshold (the centre's ``regular_threshold_percent``
+unless the request names another), compared exactly in integers (7 of 14 is 50 %).
+
+**Headcount of a session**: parents who attended it (present or partial), including rows of
+parents whose data was erased. **Expected** for a session: parents whose window contains it,
+plus erased rows recorded for it. **Rate of a session** = headcount ÷ expected.
+
+**Erased parents.** Erasure clears ``Attendance.parent_id`` (or marks the parent ``erased_at``);
+the row stays. Such rows count in headcounts, participations and session rates, but they cannot
+be told apart, so they have no per-parent rate and are not in "families reached". The centre
+report adds ``erased_families_min``, a lower bound: per group, the largest number of erased
+parents who attended one session (they must be different people).
+
+**Families reached**: distinct (identified) parents who attended at least one held session in
+the range; **families reached (≥ N)**: at least N sessions, N defaulting to 6.
+
+**Hours delivered**: the scheduled length (start to end) of held sessions, added up.
+
+**Facilitator hours**: for each held session, the minutes recorded in facilitator attendance
+rows (corrections win); for a held session without any recorded facilitator minutes (typically
+an in-person session), its scheduled length times the number of facilitators assigned to the
+group, or times one if the group has none assigned but someone launched the session. The part
+estimated that way is reported separately.
+
+**Months** are calendar months of the session's local start date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, NamedTuple
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "ATTENDED",
+    "CELL_CODES",
+    "RECORDED",
+    "SUPPRESSION_THRESHOLD",
+    "CentreFigures",
+    "EnrolmentFact",
+    "Figures",
+    "GroupFigures",
+    "GroupInfo",
+    "Mark",
+    "MonthFigures",
+    "ParentLine",
+    "SessionFact",
+    "SessionFigure",
+    "StatInput",
+    "StatRow",
+    "StatTable",
+    "Window",
+    "build_statistics",
+    "centre_figures",
+    "figures_for_group",
+    "group_figures",
+    "is_held",
+    "is_regular",
+    "mean",
+    "median",
+    "participation_window",
+    "rate",
+    "session_fact",
+    "suppress_line",
+]
+
+ATTENDED: Final = frozenset({"present", "partial"})
+# Statuses that show a parent belonged to the group at that session (see "window" above).
+RECORDED: Final = frozenset({"present", "partial", "excused"})
+
+# What a matrix cell can say. The four attendance statuses, plus:
+NO_RECORD: Final = "none"  # held, in the window, nothing recorded: counts as not attended
+NOT_ENROLLED: Final = "not_enrolled"  # outside the parent's window: does not count
+CANCELLED: Final = "cancelled"  # the session was cancelled: does not count
+UPCOMING: Final = "upcoming"  # not held (yet): does not count
+CELL_CODES: Final = ("present", "partial", "absent", "excused", NO_RECORD, NOT_ENROLLED, CANCELLED, UPCOMING)
+
+SUPPRESSION_THRESHOLD: Final = 5
+
+
+def is_held(status: str, ends_at: dt.datetime, now: dt.datetime) -> bool:
+    """Whether a session took place (see the module docstring)."""
+    if status == "cancelled":
+        return False
+    if status in ("live", "ended"):
+        return True
+    return ends_at <= now
+
+
+# The facts are NamedTuples rather than frozen dataclasses: a centre's year is ~40,000 of them
+# and a NamedTuple is built about three times faster.
+class SessionFact(NamedTuple):
+    id: int
+    group_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    status: str
+    day: dt.date  # local date of the start
+    held: bool
+    launched_by_id: int | None = None
+
+    @property
+    def minutes(self) -> int:
+        """Scheduled length in minutes."""
+        return int((self.ends_at - self.starts_at).total_seconds()) // 60
+
+    @property
+    def month(self) -> dt.date:
+        return self.day.replace(day=1)
+
+
+def session_fact(
+    *,
+    id: int,
+    group_id: int,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    status: str,
+    zone: ZoneInfo,
+    now: dt.datetime,
+    launched_by_id: int | None = None,
+) -> SessionFact:
+    return SessionFact(
+        id=id,
+        group_id=group_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        status=status,
+        day=starts_at.astimezone(zone).date(),
+        held=is_held(status, ends_at, now),
+        launched_by_id=launched_by_id,
+    )
+
+
+class EnrolmentFact(NamedTuple):
+    parent_id: int
+    group_id: int
+    enrolled_on: dt.date  # local date of ``enrolled_at``
+    left_at: dt.datetime | None = None
+
+
+class Mark(NamedTuple):
+    """One parent attendance row, narrowed to what the figures need."""
+
+    session_id: int
+    parent_id: int | None  # None: the parent's data was erased
+    status: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Window:
+    """The sessions during which a parent belonged to a group (see the module docstring)."""
+
+    first_day: dt.date
+    open_ended: bool
+    left_at: dt.datetime | None = None
+    last_recorded: dt.datetime | None = None
+
+    def contains(self, session: SessionFact) -> bool:
+        if session.day < self.first_day:
+            return False
+        if self.open_ended:
+            return True
+        if self.left_at is not None and session.starts_at < self.left_at:
+            return True
+        return self.last_recorded is not None and session.starts_at <= self.last_recorded
+
+
+def participation_window(enrolment: EnrolmentFact | None, recorded: Iterable[SessionFact]) -> Window | None:
+    """The window of one parent in one group; ``recorded``: held sessions with a RECORDED status."""
+    recorded = list(recorded)
+    first = min((s.day for s in recorded), default=None)
+    last = max((s.starts_at for s in recorded), default=None)
+    if enrolment is None:
+        if first is None:
+            return None
+        return Window(first_day=first, open_ended=False, last_recorded=last)
+    first_day = enrolment.enrolled_on if first is None else min(enrolment.enrolled_on, first)
+    return Window(
+        first_day=first_day,
+        open_ended=enrolment.left_at is None,
+        left_at=enrolment.left_at,
+        last_recorded=last,
+    )
+
+
+def rate(attended: int, held: int) -> float | None:
+    return attended / held if held else None
+
+
+def is_regular(attended: int, held: int, threshold_percent: int) -> bool:
+    """Rate ≥ threshold, in integers so that 7 of 14 at 50 % is exact."""
+    return held > 0 and attended * 100 >= threshold_percent * held
+
+
+def mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return statistics.fmean(values) if values else None
+
+
+def median(values: Iterable[float]) -> float | None:
+    """The middle value; for an even count the mean of the two middle values."""
+    values = list(values)
+    return statistics.median(values) if values else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParentLine:
+    """One parent's row in a group: a cell per session of the group, and the counts."""
+
+    parent_id: int
+    group_id: int
+    cells: tuple[str, ...]
+    held: int  # sessions held while in the group
+    present: int
+    partial: int
+    excused: int
+    enrolled: bool  # False: known only from attendance records
+
+    @property
+    def attended(self) -> int:
+        return self.present + self.partial
+
+    @property
+    def not_attended(self) -> int:
+        """Held sessions in the window that were neither attended nor excused (absent or no record)."""
+        return self.held - self.attended - self.excused
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.attended, self.held)
+
+    def regular(self, threshold_percent: int) -> bool:
+        return is_regular(self.attended, self.held, threshold_percent)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionFigure:
+    session: SessionFact
+    headcount: int  # attended parents, erased ones included
+    expected: int  # parents in their window, plus erased rows
+    erased_attended: int
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.headcount, self.expected)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupFigures:
+    group_id: int
+    sessions: tuple[SessionFigure, ...]  # every session of the group in the range, by start
+    lines: tuple[ParentLine, ...]  # by parent id; the caller orders them by name
+
+    @property
+    def held(self) -> tuple[SessionFigure, ...]:
+        return tuple(f for f in self.sessions if f.session.held)
+
+    @property
+    def erased_cells(self) -> tuple[int | None, ...]:
+        """Attended erased rows per session (None where the session was not held)."""
+        return tuple(f.erased_attended if f.session.held else None for f in self.sessions)
+
+
+def group_figures(
+    group_id: int,
+    sessions: Iterable[SessionFact],
+    enrolments: Iterable[EnrolmentFact],
+    marks: Iterable[Mark],
+) -> GroupFigures:
+    """Matrix lines and per-session figures of one group.
+
+    ``sessions`` are the group's sessions in the range (any status), ``enrolments`` the group's
+    enrolments of parents whose data was not erased, ``marks`` the parent attendance rows of those
+    sessions. Marks of other sessions are ignored.
+    """
+    ordered = sorted(sessions, key=lambda s: (s.starts_at, s.id))
+    by_id = {s.id: s for s in ordered}
+    identified: dict[int, dict[int, str]] = defaultdict(dict)
+    erased: dict[int, list[str]] = defaultdict(list)
+    for mark in marks:
+        if mark.session_id not in by_id:
+            continue
+        if mark.parent_id is None:
+            erased[mark.session_id].append(mark.status)
+        else:
+            identified[mark.parent_id][mark.session_id] = mark.status
+    enrolment_of = {e.parent_id: e for e in enrolments}
+
+    expected: Counter[int] = Counter()
+    headcount: Counter[int] = Counter()
+    lines: list[ParentLine] = []
+    for parent_id in sorted(set(enrolment_of) | set(identified)):
+        statuses = identified.get(parent_id, {})
+        recorded = [by_id[sid] for sid, status in statuses.items() if status in RECORDED and by_id[sid].held]
+        window = participation_window(enrolment_of.get(parent_id), recorded)
+        if window is None:
+            # Only "absent" rows and no enrolment: nothing shows the parent was ever in the group.
+            continue
+        cells: list[str] = []
+        held = present = partial = excused = 0
+        for s in ordered:
+            if not s.held:
+                cells.append(CANCELLED if s.status == "cancelled" else UPCOMING)
+                continue
+            if not window.contains(s):
+                cells.append(NOT_ENROLLED)
+                continue
+            status = statuses.get(s.id)
+            cells.append(status or NO_RECORD)
+            held += 1
+            expected[s.id] += 1
+            if status == "present":
+                present += 1
+                headcount[s.id] += 1
+            elif status == "partial":
+                partial += 1
+                headcount[s.id] += 1
+            elif status == "excused":
+                excused += 1
+        lines.append(
+            ParentLine(
+                parent_id=parent_id,
+                group_id=group_id,
+                cells=tuple(cells),
+                held=held,
+                present=present,
+                partial=partial,
+                excused=excused,
+                enrolled=parent_id in enrolment_of,
+            )
+        )
+
+    figures: list[SessionFigure] = []
+    for s in ordered:
+        erased_rows = erased.get(s.id, []) if s.held else []
+        erased_attended = sum(1 for status in erased_rows if status in ATTENDED)
+        figures.append(
+            SessionFigure(
+                session=s,
+                headcount=headcount[s.id] + erased_attended,
+                expected=expected[s.id] + len(erased_rows),
+                erased_attended=erased_attended,
+            )
+        )
+    return GroupFigures(group_id=group_id, sessions=tuple(figures), lines=tuple(lines))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: int
+    name: str
+    site_name: str = ""
+    languages: tuple[str, ...] = ()
+    facilitators: int = 0  # assigned to the group
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Figures:
+    """The report's figures over a set of groups: the whole centre or one group."""
+
+    groups: int  # groups with at least one held session
+    sessions_held: int
+    sessions_cancelled: int
+    minutes_delivered: int
+    participations: int  # attended parent rows, erased ones included
+    erased_participations: int
+    parents: int  # identified parents with at least one held session in their window
+    families_reached: int  # attended ≥ 1
+    families_reached_n: int  # attended ≥ min_sessions
+    erased_families_min: int
+    regular_parents: int
+    mean_parent_rate: float | None
+    median_parent_rate: float | None
+    mean_session_rate: float | None
+    median_session_rate: float | None
+    mean_headcount: float | None
+    facilitator_minutes: int
+    facilitator_minutes_estimated: int  # the part taken from the schedule (no recorded minutes)
+
+    @property
+    def hours_delivered(self) -> float:
+        return self.minutes_delivered / 60
+
+    @property
+    def facilitator_hours(self) -> float:
+        return self.facilitator_minutes / 60
+
+    @property
+    def facilitator_hours_estimated(self) -> float:
+        return self.facilitator_minutes_estimated / 60
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MonthFigures:
+    month: dt.date  # first day of the month
+    sessions_held: int
+    minutes_delivered: int
+    participations: int
+    families_reached: int
+    mean_session_rate: float | None
+    mean_headcount: float | None
+    facilitator_minutes: int
+
+    @property
+    def hours_delivered(self) -> float:
+        return self.minutes_delivered / 60
+
+    @property
+    def facilitator_hours(self) -> float:
+        return self.facilitator_minutes / 60
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CentreFigures:
+    summary: Figures
+    groups: tuple[tuple[GroupInfo, Figures], ...]
+    months: tuple[MonthFigures, ...]
+
+
+def _facilitator_minutes(
+    session: SessionFact, info: GroupInfo, recorded: Mapping[int, int]
+) -> tuple[int, int]:
+    """(minutes, of which estimated from the schedule) for one held session."""
+    measured = recorded.get(session.id, 0)
+    if measured > 0:
+        return measured, 0
+    people = info.facilitators or (1 if session.launched_by_id is not None else 0)
+    estimate = session.minutes * people
+    return estimate, estimate
+
+
+def _figures(
+    parts: Sequence[tuple[GroupInfo, GroupFigures]],
+    facilitator_minutes: Mapping[int, int],
+    *,
+    threshold_percent: int,
+    min_sessions: int,
+) -> Figures:
+    attended_of: Counter[int] = Counter()
+    held_of: Counter[int] = Counter()
+    session_rates: list[float] = []
+    sessions_held = cancelled = minutes = participations = erased_participations = 0
+    erased_min = fac_minutes = fac_estimated = groups = 0
+    for info, fig in parts:
+        held = fig.held
+        if held:
+            groups += 1
+        sessions_held += len(held)
+        cancelled += sum(1 for f in fig.sessions if f.session.status == "cancelled")
+        for f in held:
+            minutes += f.session.minutes
+            participations += f.headcount
+            erased_participations += f.erased_attended
+            if (r := f.rate) is not None:
+                session_rates.append(r)
+            spent, estimated = _facilitator_minutes(f.session, info, facilitator_minutes)
+            fac_minutes += spent
+            fac_estimated += estimated
+        erased_min += max((f.erased_attended for f in held), default=0)
+        for line in fig.lines:
+            attended_of[line.parent_id] += line.attended
+            held_of[line.parent_id] += line.held
+    counted = [pid for pid, held in held_of.items() if held > 0]
+    parent_rates = [attended_of[pid] / held_of[pid] for pid in counted]
+    return Figures(
+        groups=groups,
+        sessions_held=sessions_held,
+        sessions_cancelled=cancelled,
+        minutes_delivered=minutes,
+        participations=participations,
+        erased_participations=erased_participations,
+        parents=len(counted),
+        families_reached=sum(1 for pid in counted if attended_of[pid] >= 1),
+        families_reached_n=sum(1 for pid in counted if attended_of[pid] >= min_sessions),
+        erased_families_min=erased_min,
+        regular_parents=sum(
+            1 for pid in counted if is_regular(attended_of[pid], held_of[pid], threshold_percent)
+        ),
+        mean_parent_rate=mean(parent_rates),
+        median_parent_rate=median(parent_rates),
+        mean_session_rate=mean(session_rates),
+        median_session_rate=median(session_rates),
+        mean_headcount=participations / sessions_held if sessions_held else None,
+        facilitator_minutes=fac_minutes,
+        facilitator_minutes_estimated=fac_estimated,
+    )
+
+
+def figures_for_group(
+    info: GroupInfo,
+    figures: GroupFigures,
+    facilitator_minutes: Mapping[int, int],
+    *,
+    threshold_percent: int,
+    min_sessions: int = 6,
+) -> Figures:
+    return _figures(
+        [(info, figures)], facilitator_minutes, threshold_percent=threshold_percent, min_sessions=min_sessions
+    )
+
+
+def _months(
+    parts: Sequence[tuple[GroupInfo, GroupFigures]], facilitator_minutes: Mapping[int, int]
+) -> tuple[MonthFigures, ...]:
+    sessions: Counter[dt.date] = Counter()
+    minutes: Counter[dt.date] = Counter()
+    participations: Counter[dt.date] = Counter()
+    fac: Counter[dt.date] = Counter()
+    rates: dict[dt.date, list[float]] = defaultdict(list)
+    families: dict[dt.date, set[int]] = defaultdict(set)
+    for info, fig in parts:
+        for f in fig.held:
+            month = f.session.month
+            sessions[month] += 1
+            minutes[month] += f.session.minutes
+            participations[month] += f.headcount
+            fac[month] += _facilitator_minutes(f.session, info, facilitator_minutes)[0]
+            if (r := f.rate) is not None:
+                rates[month].append(r)
+        months_of_column = [f.session.month for f in fig.sessions]
+        for line in fig.lines:
+            for month, cell in zip(months_of_column, line.cells, strict=True):
+                if cell in ATTENDED:
+                    families[month].add(line.parent_id)
+    return tuple(
+        MonthFigures(
+            month=month,
+            sessions_held=sessions[month],
+            minutes_delivered=minutes[month],
+            participations=participations[month],
+            families_reached=len(families[month]),
+            mean_session_rate=mean(rates[month]),
+            mean_headcount=participations[month] / sessions[month],
+            facilitator_minutes=fac[month],
+        )
+        for month in sorted(sessions)
+    )
+
+
+def centre_figures(
+    groups: Sequence[GroupInfo],
+    figures: Mapping[int, GroupFigures],
+    facilitator_minutes: Mapping[int, int],
+    *,
+    threshold_percent: int,
+    min_sessions: int,
+) -> CentreFigures:
+    """The centre report: the whole centre, each group, each month.
+
+    ``figures`` maps group ids to their ``group_figures``; ``facilitator_minutes`` maps session
+    ids to the minutes recorded in facilitator attendance rows. A parent in several groups is one
+    family, with their counts added over the groups.
+    """
+    parts = [(info, figures[info.id]) for info in groups if info.id in figures]
+    return CentreFigures(
+        summary=_figures(
+            parts, facilitator_minutes, threshold_percent=threshold_percent, min_sessions=min_sessions
+        ),
+        groups=tuple(
+            (
+                info,
+                _figures(
+                    [(info, fig)],
+                    facilitator_minutes,
+                    threshold_percent=threshold_percent,
+                    min_sessions=min_sessions,
+                ),
+            )
+            for info, fig in parts
+        ),
+        months=_months(parts, facilitator_minutes),
+    )
+
+
+# --- Anonymous statistics ---------------------------------------------------------------------
+
+
+def suppress_line(
+    values: Sequence[int], total: int, *, threshold: int = SUPPRESSION_THRESHOLD
+) -> tuple[list[bool], bool]:
+    """Which cells of one line (and whether its total) to hide.
+
+    Primary suppression hides every cell below ``threshold`` (zero included: the rule is simply
+    "n < 5"). A hidden cell could still be recovered from the line's total and the other cells,
+    so secondary suppression hides further cells, smallest first, until the hidden cells of the
+    line are at least two *and* add up to at least ``threshold``; if no cell is left to hide, the
+    total is hidden too. A total below the threshold is always hidden.
+
+    Lines whose cells overlap (a group with two languages counts under both) do not add up to
+    their total; they are protected the same way, which is more than they need.
+    """
+    hidden = [v < threshold for v in values]
+    total_hidden = total < threshold
+    while any(hidden) and not total_hidden:
+        hidden_values = [v for v, h in zip(values, hidden, strict=True) if h]
+        if len(hidden_values) >= 2 and sum(hidden_values) >= threshold:
+            break
+        candidates = [i for i, h in enumerate(hidden) if not h]
+        if not candidates:
+            total_hidden = True
+            break
+        hidden[min(candidates, key=lambda i: (values[i], i))] = True
+    return hidden, total_hidden
+
+
+STAT_MEASURES: Final = ("sessions_held", "participations", "families_reached")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatRow:
+    key: str  # language code, municipality, "YYYY-MM"; "" for "not set"
+    values: tuple[int | None, ...]  # one per STAT_MEASURES; None: suppressed (< 5)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatTable:
+    dimension: str  # "language" | "municipality" | "month"
+    rows: tuple[StatRow, ...]
+    total: StatRow
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatInput:
+    """Counts from the database, before suppression (see ``services.statistics``).
+
+    ``sessions`` and ``participations`` are keyed by (group id, month key); families are
+    distinct parents, so they cannot be added up from groups and come pre-counted per month,
+    per municipality and in total, plus the distinct (group id, parent id) pairs from which the
+    per-language counts are taken.
+    """
+
+    groups: Mapping[int, tuple[str, tuple[str, ...]]]  # id -> (municipality, languages)
+    sessions: Mapping[tuple[int, str], int]
+    participations: Mapping[tuple[int, str], int]
+    families_by_month: Mapping[str, int]
+    families_by_municipality: Mapping[str, int]
+    families_total: int
+    group_parents: Iterable[tuple[int, int]]
+
+
+def _table(dimension: str, counts: Mapping[str, list[int]], total: list[int]) -> StatTable:
+    keys = sorted(counts)
+    hidden_rows: list[list[bool]] = [[False] * len(STAT_MEASURES) for _ in keys]
+    total_hidden: list[bool] = []
+    for m in range(len(STAT_MEASURES)):
+        hidden, hide_total = suppress_line([counts[k][m] for k in keys], total[m])
+        for r, h in enumerate(hidden):
+            hidden_rows[r][m] = h
+        total_hidden.append(hide_total)
+
+    def shown(values: list[int], hidden: list[bool]) -> tuple[int | None, ...]:
+        return tuple(None if h else v for v, h in zip(values, hidden, strict=True))
+
+    return StatTable(
+        dimension=dimension,
+        rows=tuple(StatRow(k, shown(counts[k], hidden_rows[i])) for i, k in enumerate(keys)),
+        total=StatRow("", shown(total, total_hidden)),
+    )
+
+
+def build_statistics(data: StatInput) -> tuple[StatRow, tuple[StatTable, ...]]:
+    """The overall line and the tables by language, municipality and month, suppressed.
+
+    The overall line is the same in every table (it is each table's total); it is computed once
+    and hidden everywhere when any table hides it, so that no table gives away what another hides.
+    """
+    total_sessions = sum(data.sessions.values())
+    total_participations = sum(data.participations.values())
+    total = [total_sessions, total_participations, data.families_total]
+
+    by_language: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_municipality: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_month: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for index, counts in ((0, data.sessions), (1, data.participations)):
+        for (group_id, month), n in counts.items():
+            municipality, languages = data.groups[group_id]
+            by_municipality[municipality][index] += n
+            by_month[month][index] += n
+            for language in languages or ("",):
+                by_language[language][index] += n
+    for month, n in data.families_by_month.items():
+        by_month[month][2] = n
+    for municipality, n in data.families_by_municipality.items():
+        by_municipality[municipality][2] = n
+    parents_by_language: dict[str, set[int]] = defaultdict(set)
+    for group_id, parent_id in data.group_parents:
+        for language in data.groups[group_id][1] or ("",):
+            parents_by_language[language].add(parent_id)
+    for language, parents in parents_by_language.items():
+        by_language[language][2] = len(parents)
+
+    tables = [
+        _table("language", by_language, total),
+        _table("municipality", by_municipality, total),
+        _table("month", by_month, total),
+    ]
+    # One overall line for all tables: each table's total is the same number, so a total that
+    # one table hides must not be shown by another.
+    overall = tuple(
+        None if any(t.total.values[m] is None for t in tables) else total[m] for m in range(len(total))
+    )
+    tables = [dataclasses.replace(t, total=StatRow("", overall)) for t in tables]
+    return StatRow("", overall), tuple(tables)

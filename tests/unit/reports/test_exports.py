@@ -1,0 +1,137 @@
+"""CSV and XLSX files of the centre report, read back with the csv module and openpyxl."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from orchestrator import i18n
+from orchestrator.errors import InvalidInput
+from orchestrator.reports import aggregate as agg
+from orchestrator.reports import exports
+from orchestrator.reports.aggregate import EnrolmentFact, GroupInfo, Mark
+from orchestrator.reports.services import CentreReport
+from tests.unit.reports.test_aggregate import NOW, day, session
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Headers in the English source strings, whichever catalogs exist."""
+    with i18n.language_scope("en"):
+        yield
+
+
+@pytest.fixture
+def report() -> CentreReport:
+    sessions = [session(1, day(9, 8)), session(2, day(9, 15)), session(3, day(10, 6), minutes=60)]
+    figures = agg.group_figures(
+        1,
+        sessions,
+        [EnrolmentFact(1, 1, dt.date(2026, 9, 1)), EnrolmentFact(2, 1, dt.date(2026, 9, 1))],
+        [Mark(1, 1, "present"), Mark(2, 1, "present"), Mark(3, 1, "partial"), Mark(1, 2, "present")],
+    )
+    info = GroupInfo(1, '=HYPERLINK("x")', "KiTa Sonnenschein", ("tr", "ar"), 1)
+    return CentreReport(
+        centre_id=1,
+        centre_name="KI Köln",
+        centre_slug="ki-koeln",
+        timezone="Europe/Berlin",
+        date_from=dt.date(2026, 8, 1),
+        date_to=dt.date(2027, 7, 31),
+        threshold=50,
+        default_threshold=50,
+        min_sessions=2,
+        generated_at=NOW,
+        figures=agg.centre_figures([info], {1: figures}, {1: 90}, threshold_percent=50, min_sessions=2),
+    )
+
+
+def read_sections(body: bytes, delimiter: str) -> dict[str, list[list[str]]]:
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=delimiter))
+    sections: dict[str, list[list[str]]] = {}
+    current: list[list[str]] = []
+    for row in rows:
+        if not row:
+            continue
+        if len(row) == 1:
+            current = sections.setdefault(row[0], [])
+        else:
+            current.append(row)
+    return sections
+
+
+def test_csv_all_tables_comma(report):
+    file = exports.centre_report_csv(report)
+    assert file.filename == "rucksack-ki-koeln-2026-08-01-2027-07-31.csv"
+    assert file.content_type.startswith("text/csv")
+    sections = read_sections(file.body, ",")
+    assert list(sections) == ["Summary", "Groups", "By month"]
+    summary = {row[0]: row[1] for row in sections["Summary"][1:]}
+    assert summary["Centre"] == "KI Köln"
+    assert summary["From"] == "2026-08-01"
+    assert summary["Sessions held"] == "3"
+    assert summary["Hours delivered"] == "4.00"
+    assert summary["Participations"] == "4"
+    # Parent 1: 3 of 3; parent 2: 1 of 3 -> mean 66.7 %.
+    assert summary["Mean attendance rate per parent"] == "66.7"
+    assert summary["Families reached (at least 2 sessions)"] == "1"
+    header, row = sections["Groups"]
+    group = dict(zip(header, row, strict=True))
+    # A name that looks like a formula stays text.
+    assert group["Group"] == '\'=HYPERLINK("x")'
+    assert group["Group languages"] == "tr, ar"
+    assert group["Sessions held"] == "3"
+    assert group["Mean participants per session"] == "1.3"
+    months = sections["By month"]
+    assert months[0][0] == "Month"
+    assert [r[0] for r in months[1:]] == ["2026-09", "2026-10"]
+
+
+def test_csv_for_german_excel(report):
+    file = exports.centre_report_csv(report, separator=";", table="summary")
+    assert file.filename.endswith("-summary.csv")
+    text = file.body.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == ["Figure", "Value"]  # no title line for a single table
+    summary = {r[0]: r[1] for r in rows[1:]}
+    assert summary["Hours delivered"] == "4,00"
+    assert summary["Mean attendance rate per parent"] == "66,7"
+    assert "\r\n" in text
+
+
+def test_csv_rejects_unknown_options(report):
+    with pytest.raises(InvalidInput):
+        exports.centre_report_csv(report, separator="|")
+    with pytest.raises(InvalidInput):
+        exports.centre_report_csv(report, table="parents")
+
+
+def test_xlsx_has_typed_cells(report):
+    file = exports.centre_report_xlsx(report)
+    assert file.filename.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(file.body))
+    assert book.sheetnames == ["Summary", "Groups", "By month"]
+    summary = {row[0].value: row[1] for row in book["Summary"].iter_rows(min_row=2)}
+    assert summary["Sessions held"].value == 3
+    assert isinstance(summary["Sessions held"].value, int)
+    assert summary["From"].value == dt.datetime(2026, 8, 1)
+    assert summary["From"].is_date
+    assert summary["Hours delivered"].value == pytest.approx(4.0)
+    assert summary["Mean attendance rate per parent"].value == pytest.approx(2 / 3)
+    assert summary["Mean attendance rate per parent"].number_format == "0.0%"
+    groups = book["Groups"]
+    assert groups["A1"].font.bold
+    assert groups.freeze_panes == "A2"
+    header = [c.value for c in groups[1]]
+    row = dict(zip(header, [c.value for c in groups[2]], strict=True))
+    assert row["Group"] == '=HYPERLINK("x")'
+    assert groups["A2"].data_type == "s"  # text, not a formula
+    assert row["Participations"] == 4
+    months = book["By month"]
+    assert months["A2"].value == dt.datetime(2026, 9, 1)
+    assert months["A2"].number_format == "yyyy-mm"
