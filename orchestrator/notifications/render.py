@@ -94,6 +94,12 @@ def render_message(
     # Collapse the blank lines left by omitted optional sentences.
     while "\n\n\n" in body:
         body = body.replace("\n\n\n", "\n\n")
+    # Babel puts narrow no-break spaces into times ("9:00\u202fAM"): in a subject they make mail
+    # clients fold the encoded header oddly, and in an SMS a single one turns the whole text into
+    # UCS-2 (70 instead of 160 characters per part). Plain spaces there.
+    subject = " ".join(subject.split())
+    if channel == "sms":
+        body = " ".join(body.split()) + "\n"
     return subject, body
 
 

@@ -175,7 +175,8 @@ def test_reminders_go_to_consented_channels_once_per_offset(db):
     }
     anna = by_key[f"reminder:{w.session.id}:{epoch}:1440:p{w.anna.id}:email"]
     assert (anna.state, anna.address, anna.language) == ("queued", "anna@example.org", "de")
-    assert "Dienstag, 1. Dezember 2026" in anna.body and "09:00" in anna.body
+    assert "Dienstag, 1. Dezember 2026" in anna.body
+    assert "09:00" in anna.body
     ayse = by_key[f"reminder:{w.session.id}:{epoch}:1440:p{w.ayse.id}:sms"]
     assert (ayse.channel, ayse.address) == ("sms", "0151 2345678")
     assert "Salı" in ayse.body
@@ -217,7 +218,8 @@ def test_moved_session_gets_reminders_for_its_new_time_and_the_old_ones_are_with
     report = delivery.deliver(
         db_factory_of(db), channels=mail_channels(port), base_url="https://r.example", ids=old, now=now
     )
-    assert report.sent == 0 and report.withdrawn == 2  # the e-mail to Anna and to the facilitator
+    assert report.sent == 0
+    assert report.withdrawn == 2
     assert sink.messages == []
     assert all("moved" in r.last_error for r in rows(db, state="failed"))
     new_now = w.session.starts_at - dt.timedelta(hours=23)
@@ -335,7 +337,8 @@ def test_delivery_sends_mail_with_a_working_personal_link(db, db_factory, smtp):
     text = body_of(mail)
     assert "Dienstag, 1. Dezember 2026, 09:00" in text
     link = re.search(r"https://r\.example/p/([A-Za-z0-9_-]{32})/s/(\d+)", text)
-    assert link and int(link.group(2)) == w.session.id
+    assert link
+    assert int(link.group(2)) == w.session.id
     # Only the hash is stored; the body in the database still holds the mark, not the secret.
     assert link.group(1) not in rows(db, parent_id=w.anna.id)[0].body
     [staff_mail] = sink.to(w.facilitator.email)
@@ -363,7 +366,8 @@ async def test_the_link_in_the_mail_leads_into_the_room(db, db_factory, smtp, cl
     delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", ids=ids, now=now)
     [mail] = sink.to("anna@example.org")
     found = re.search(r"https://r\.example(/p/[A-Za-z0-9_-]{32}/s/(\d+))", body_of(mail))
-    assert found and int(found.group(2)) == w.session.id
+    assert found
+    assert int(found.group(2)) == w.session.id
     waiting = await client.get(found.group(1), allow_redirects=False)
     assert waiting.status == 200
     assert 'lang="de"' in await waiting.text()  # Anna's language
@@ -433,10 +437,12 @@ def test_a_server_that_is_down_never_loses_the_notification(db, db_factory):
         assert anna.attempts == attempt
         assert "cannot connect" in anna.last_error
         if attempt < delivery.MAX_ATTEMPTS:
-            assert anna.state == "queued" and report.retrying == 2
+            assert anna.state == "queued"
+            assert report.retrying == 2
             moment = anna.next_attempt_at
         else:
-            assert anna.state == "failed" and "gave up after 6 attempts" in anna.last_error
+            assert anna.state == "failed"
+            assert "gave up after 6 attempts" in anna.last_error
 
 
 def test_two_deliveries_at_once_send_each_notification_once(db, db_factory, smtp):
@@ -483,10 +489,13 @@ async def test_outbox_page_lists_and_retries(db, client, jobs):
     page = await client.get("/notifications")
     assert page.status == 200
     html = await page.text()
-    assert "Anna" in html and "Amal" in html and "550 no such user" in html
+    assert "Anna" in html
+    assert "Amal" in html
+    assert "550 no such user" in html
     assert "[[link]]" not in html
     filtered = await (await client.get("/notifications?state=recorded")).text()
-    assert "Amal" in filtered and "anna@example.org" not in filtered
+    assert "Amal" in filtered
+    assert "anna@example.org" not in filtered
     bad = await client.get("/notifications?state=nonsense")
     assert bad.status == 422
 
@@ -502,7 +511,8 @@ async def test_outbox_page_lists_and_retries(db, client, jobs):
     again = rows(db, id=failed.id)[0]
     assert (again.state, again.attempts, again.last_error) == ("queued", 0, "")
     audit = db.scalars(select(m.AuditEntry).where(m.AuditEntry.action == "notification.retry")).all()
-    assert len(audit) == 1 and audit[0].detail["previous"]["state"] == "failed"
+    assert len(audit) == 1
+    assert audit[0].detail["previous"]["state"] == "failed"
 
 
 async def test_outbox_retry_uses_a_consent_given_since(db, client):

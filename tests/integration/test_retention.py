@@ -174,7 +174,8 @@ def test_raw_events_and_delivery_records_go_after_30_days(db):
     [first] = retain(db, S1 + dt.timedelta(days=29))
     assert (first.events_deleted, first.notifications_deleted) == (0, 0)
     [second] = retain(db, S1 + dt.timedelta(days=31))
-    assert second.events_deleted == 2 and second.notifications_deleted == 1  # the first session's
+    assert second.events_deleted == 2
+    assert second.notifications_deleted == 1
     assert count(db, m.ConferenceEvent) == 2
     retain(db, S2 + dt.timedelta(days=31))
     assert count(db, m.ConferenceEvent) == 0
@@ -210,9 +211,11 @@ def test_contact_data_and_name_link_end_at_cycle_end_plus_grace(db):
     [result] = retain(db, dt.datetime(2027, 9, 29, 8, 0, tzinfo=dt.UTC))
     assert result.parents_anonymised == 1  # Anna; Bora is in next year's group
     anna = reload(db, w.anna)
-    assert anna.display_name.startswith("anon-") and "Anna" not in anna.display_name
+    assert anna.display_name.startswith("anon-")
+    assert "Anna" not in anna.display_name
     assert (anna.phone, anna.email, anna.sms_consent_at, anna.email_consent_at) == (None, None, None, None)
-    assert anna.pseudonym != w.anna_pseudonym and anna.pseudonym.startswith("x-")
+    assert anna.pseudonym != w.anna_pseudonym
+    assert anna.pseudonym.startswith("x-")
     assert anna.erased_at is not None
     # The old pseudonym maps to nobody any more; the intervals now carry the new one.
     assert count(db, m.PresenceInterval, m.PresenceInterval.person_key == w.anna_pseudonym) == 0
@@ -226,7 +229,8 @@ def test_contact_data_and_name_link_end_at_cycle_end_plus_grace(db):
     assert attendance_figures(db) == figures
     assert count(db, m.Attendance, m.Attendance.parent_id == anna.id) == 2
     bora = reload(db, w.bora)
-    assert bora.display_name == "Bora Zeuge" and bora.phone == "0171 2222222"
+    assert bora.display_name == "Bora Zeuge"
+    assert bora.phone == "0171 2222222"
     # A second run changes nothing more.
     [again] = retain(db, dt.datetime(2027, 9, 30, 8, 0, tzinfo=dt.UTC))
     assert again.parents_anonymised == 0
@@ -309,14 +313,18 @@ def test_export_contains_everything_about_one_parent_and_nothing_of_others(db):
     text = json.dumps(data, ensure_ascii=False)
     assert data["format"] == privacy.EXPORT_FORMAT
     assert data["parent"]["display_name"] == "Anna Beispiel"
-    assert data["parent"]["email"] == "anna@example.org" and data["parent"]["phone"] == "0151 1111111"
+    assert data["parent"]["email"] == "anna@example.org"
+    assert data["parent"]["phone"] == "0151 1111111"
     assert data["parent"]["pseudonym"] == w.anna_pseudonym
     assert [e["group_id"] for e in data["enrolments"]] == [w.group.id]
     assert [a["minutes"] for a in data["attendance"]] == [80, 80]
     assert [a["override_reason"] for a in data["attendance"]] == ["phoned in", "phoned in"]
-    assert len(data["presence_intervals"]) == 2 and len(data["session_visits"]) == 2
-    assert len(data["notifications"]) == 2 and data["notifications"][0]["address"] == "anna@example.org"
-    assert len(data["links"]) == 1 and set(data["links"][0]) == {"id", "purpose", "created_at", "revoked_at"}
+    assert len(data["presence_intervals"]) == 2
+    assert len(data["session_visits"]) == 2
+    assert len(data["notifications"]) == 2
+    assert data["notifications"][0]["address"] == "anna@example.org"
+    assert len(data["links"]) == 1
+    assert set(data["links"][0]) == {"id", "purpose", "created_at", "revoked_at"}
     assert len(data["conference_events"]) == 2
     assert [e["action"] for e in data["audit_entries"]] == ["parent.update"]
     # Nothing of Bora: not her name, number, pseudonym, nor her 20 minutes.
@@ -327,7 +335,9 @@ def test_export_contains_everything_about_one_parent_and_nothing_of_others(db):
     db.commit()
     assert not any(h in text for h in secret_hashes)
     audit = db.scalars(select(m.AuditEntry).where(m.AuditEntry.action == "privacy.export")).all()
-    assert len(audit) == 1 and audit[0].object_id == str(w.anna.id) and audit[0].detail["attendance"] == 2
+    assert len(audit) == 1
+    assert audit[0].object_id == str(w.anna.id)
+    assert audit[0].detail["attendance"] == 2
 
 
 # -- erasure ---------------------------------------------------------------------------------
@@ -347,7 +357,8 @@ def test_erase_then_export_shows_nothing_personal_and_aggregates_stay(db):
     text = json.dumps(data, ensure_ascii=False)
     for personal in ("Anna", "anna@example.org", "0151 1111111", w.anna_pseudonym, "phoned in"):
         assert personal not in text, personal
-    assert data["parent"]["phone"] is None and data["parent"]["email"] is None
+    assert data["parent"]["phone"] is None
+    assert data["parent"]["email"] is None
     assert data["parent"]["language"] == w.centre.default_language
     for key in (
         "attendance",
@@ -438,7 +449,8 @@ async def test_api_export_and_erase_stay_within_the_centre(db, client):
     erased = await client.post(f"/api/v1/parents/{w.anna.id}/erase", headers={"X-CSRF-Token": csrf})
     assert erased.status == 200, await erased.text()
     body = await erased.json()
-    assert body["parent_id"] == w.anna.id and body["counts"]["attendance_anonymised"] == 2
+    assert body["parent_id"] == w.anna.id
+    assert body["counts"]["attendance_anonymised"] == 2
 
 
 def test_cli_export_and_erase(db, settings, monkeypatch, capsys, tmp_path):
@@ -455,11 +467,13 @@ def test_cli_export_and_erase(db, settings, monkeypatch, capsys, tmp_path):
     assert "erased parent" in capsys.readouterr().out
     assert main(["export-parent", "--parent-id", str(w.anna.id)]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["parent"]["email"] is None and printed["attendance"] == []
+    assert printed["parent"]["email"] is None
+    assert printed["attendance"] == []
     assert main(["export-parent", "--parent-id", "999999"]) == 2
     labels = db.scalars(select(m.AuditEntry.actor_label).where(m.AuditEntry.action.like("privacy.%"))).all()
     db.commit()
-    assert labels and all(label.startswith("command line (") for label in labels)
+    assert labels
+    assert all(label.startswith("command line (") for label in labels)
 
 
 @pytest.mark.parametrize("parent_id", [0, 424242])

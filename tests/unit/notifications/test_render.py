@@ -38,7 +38,9 @@ def test_every_kind_renders_in_every_language_with_the_link(kind, language, chan
     subject, body = render_message(facts(kind), language=language, channel=channel)
     assert LINK_MARK in body
     assert subject
-    assert "{{" not in body and "%(" not in body and "%(" not in subject
+    assert "{{" not in body
+    assert "%(" not in body
+    assert "%(" not in subject
     if kind != "started":
         # The local time of the session (09:00 in Berlin), whatever the language's digits.
         assert "09:00" in body or "9:00" in body or "٠٩:٠٠" in body or "۰۹:۰۰" in body
@@ -48,7 +50,8 @@ def test_every_kind_renders_in_every_language_with_the_link(kind, language, chan
 def test_local_time_follows_daylight_saving(starts_at):
     _, body = render_message(facts("reminder", starts_at), language="de", channel="email")
     assert "09:00" in body
-    assert "08:00" not in body and "07:00" not in body
+    assert "08:00" not in body
+    assert "07:00" not in body
 
 
 def test_weekday_and_month_in_the_recipients_language():
@@ -97,7 +100,8 @@ def test_link_filling_and_outbox_placeholder():
     _, body = render_message(facts("started"), language="en", channel="sms")
     assert "https://x.example/p/abc" in fill_link(body, "https://x.example/p/abc")
     shown = outbox_text(body, "en")
-    assert LINK_MARK not in shown and "(personal link)" in shown
+    assert LINK_MARK not in shown
+    assert "(personal link)" in shown
 
 
 def test_unknown_kind_is_refused():

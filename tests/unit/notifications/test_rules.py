@@ -54,7 +54,10 @@ def test_backoff_doubles_and_is_capped():
 def test_keys_parse_back():
     assert parse_key("reminder:5:1764576000:60:p3:sms").session_id == 5  # type: ignore[union-attr]
     moved = parse_key("moved:5:2:1764576000:s1:email")
-    assert moved is not None and moved.kind == "moved" and moved.sequence == 2 and moved.instant == 1764576000
+    assert moved is not None
+    assert moved.kind == "moved"
+    assert moved.sequence == 2
+    assert moved.instant == 1764576000
     assert parse_key("started:7:1764576000:p1:outbox").kind == "started"  # type: ignore[union-attr]
     assert parse_key("something:else") is None
     assert parse_key("reminder:x:1:2:p1:sms") is None
@@ -113,7 +116,7 @@ def test_a_template_that_is_not_json_is_a_configuration_error():
 
 
 def test_only_http_urls():
-    with pytest.raises(ValueError, match="sms.url"):
+    with pytest.raises(ValueError, match=r"sms\.url"):
         gateway_from_settings(sms_settings(url="file:///etc/passwd"))
 
 
