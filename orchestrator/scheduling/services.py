@@ -14,9 +14,9 @@ it; only the session operations that make sense for it (editing its theme or not
 **Overrides.** A session moved on its own (its start differs from its rule instant, or its length
 from the series') or cancelled on its own is an override. A whole-series change keeps overrides
 for occurrences that still exist, by exact instant or else by the same local day (a change of
-time keeps Tuesday's moved session attached to Tuesday's new instant); an override whose
-occurrence is gone (a different weekday, an earlier end) goes with it. Plain sessions simply take
-the new time and length.
+time keeps Tuesday's moved session attached to Tuesday's new instant) or else the same week (a
+new weekday keeps each week's row); an override whose occurrence is gone (every other week, an
+earlier end) goes with it. Plain sessions simply take the new time and length.
 
 **Closure days** (centre-wide or per group) get no sessions. Adding one deletes the untouched
 future sessions generated for that day; a session someone moved onto it is kept and reported, so a
@@ -28,8 +28,10 @@ changes what a feed shows bumps the group's ``schedule_version`` once, in ``_sch
 the one place per use case where notifications will hook in.
 
 All use cases take a sync ``Session`` and keyword-only arguments, check access first, validate
-before writing and never commit. ``now`` is a parameter (default: the current time) wherever
-past and future matter, so tests and workers can pin it.
+before writing and never commit. The one check that needs the written rows (no two held sessions
+of a group overlap) raises inside the transaction, which the caller then rolls back. ``now`` is
+a parameter (default: the current time) wherever past and future matter, so tests and workers
+can pin it.
 """
 
 from __future__ import annotations
@@ -532,6 +534,7 @@ def _reconcile(
     summary.created = len(created)
     if touched is not None:
         touched.update(row.id for row in created)
+    _LOGGER.debug("reconciled series %s: %s", series.id, summary)
     return summary
 
 
@@ -753,8 +756,9 @@ def update_series(
     ``start_time`` changes the time of day and keeps the first day; ``first_start_local`` sets
     both (the series then starts at the rule's first instance on or after it). Frozen sessions
     stay as they are; future ones are reconciled with the new rule: rows keep their ids and rooms
-    where their occurrence still exists (same instant, or the same local day), plain ones take the
-    new time and length, overrides stay (module docstring), and the rest is created or deleted.
+    where their occurrence still exists (same instant, else the same local day, else the same
+    week), plain ones take the new time and length, overrides stay (module docstring), and the
+    rest is created or deleted.
     """
     moment = _now(now)
     series, group = _load_series(db, actor, series_id, manage=True)
