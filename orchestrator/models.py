@@ -362,7 +362,18 @@ class ClosureDay(Base):
     day: Mapped[dt.date] = mapped_column(Date)
     label: Mapped[str] = mapped_column(String(200), default="")
 
-    __table_args__ = (UniqueConstraint("centre_id", "group_id", "day"),)
+    __table_args__ = (
+        UniqueConstraint("centre_id", "group_id", "day"),
+        # NULLs are distinct in the constraint above, so centre-wide days need their own index.
+        Index(
+            "uq_closure_days_centre_wide",
+            "centre_id",
+            "day",
+            unique=True,
+            sqlite_where=text("group_id IS NULL"),
+            postgresql_where=text("group_id IS NULL"),
+        ),
+    )
 
 
 class Series(Base):
@@ -399,7 +410,8 @@ class Session(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
     series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="SET NULL"))
-    # The local start this occurrence was generated for (its RECURRENCE-ID); never changes.
+    # The local start this occurrence was generated for (its RECURRENCE-ID). Moving one session
+    # keeps it; a change of the whole series re-points it to the new rule's instance.
     recurrence_local: Mapped[dt.datetime | None] = mapped_column(DateTime)
     starts_at: Mapped[dt.datetime] = mapped_column(index=True)
     ends_at: Mapped[dt.datetime] = mapped_column()

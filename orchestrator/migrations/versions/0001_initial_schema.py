@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 05:08:55.618409
+Create Date: 2026-11-28 05:43:14.850828
 """
 
 from __future__ import annotations
@@ -222,6 +222,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('closure_days', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_closure_days_centre_id'), ['centre_id'], unique=False)
+        batch_op.create_index('uq_closure_days_centre_wide', ['centre_id', 'day'], unique=True, sqlite_where=sa.text('group_id IS NULL'), postgresql_where=sa.text('group_id IS NULL'))
 
     op.create_table('enrolments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -492,6 +493,7 @@ def downgrade() -> None:
 
     op.drop_table('enrolments')
     with op.batch_alter_table('closure_days', schema=None) as batch_op:
+        batch_op.drop_index('uq_closure_days_centre_wide', sqlite_where=sa.text('group_id IS NULL'), postgresql_where=sa.text('group_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_closure_days_centre_id'))
 
     op.drop_table('closure_days')
