@@ -222,3 +222,71 @@ def attendance_row(
     db.add(row)
     db.flush()
     return row
+
+
+# --- calendar feeds -----------------------------------------------------------------------------
+
+
+def staff_actor(db: Session, user: m.StaffUser) -> Any:
+    """The ``Actor`` a login of ``user`` would give (facilitators with the groups they lead)."""
+    from sqlalchemy import select
+
+    from orchestrator.access import Actor
+
+    group_ids: frozenset[int] = frozenset()
+    if user.role == "facilitator":
+        group_ids = frozenset(
+            db.scalars(select(m.GroupFacilitator.group_id).where(m.GroupFacilitator.staff_user_id == user.id))
+        )
+    return Actor(
+        user_id=user.id,
+        role=user.role,
+        centre_id=user.centre_id,
+        display_name=user.display_name,
+        language=user.language,
+        group_ids=group_ids,
+    )
+
+
+def scheduled_series(
+    db: Session,
+    group: m.Group,
+    coordinator: m.StaffUser,
+    *,
+    first_start_local: dt.datetime,
+    until: dt.date,
+    rrule: str = "FREQ=WEEKLY",
+    duration_minutes: int = 90,
+    title: str = "",
+    now: dt.datetime | None = None,
+) -> m.Series:
+    """A series with its sessions, made by the scheduling use case (``now`` may lie in the past,
+    so that a test can have sessions on both sides of today)."""
+    from orchestrator.scheduling import services as scheduling
+
+    return scheduling.create_series(
+        db,
+        actor=staff_actor(db, coordinator),
+        group_id=group.id,
+        first_start_local=first_start_local,
+        until=until,
+        rrule=rrule,
+        duration_minutes=duration_minutes,
+        title=title,
+        now=now or first_start_local.replace(tzinfo=dt.UTC) - dt.timedelta(days=7),
+    )
+
+
+def feed_secret(
+    db: Session,
+    *,
+    parent: m.Parent | None = None,
+    staff: m.StaffUser | None = None,
+    group_ids: list[int] | None = None,
+) -> tuple[m.AccessSecret, str]:
+    """An active calendar feed secret of a parent or staff user (a coordinator's may name groups)."""
+    row, secret = access_secret(db, parent=parent, staff=staff, purpose="feed")
+    if group_ids:
+        row.group_ids = list(group_ids)
+        db.flush()
+    return row, secret
