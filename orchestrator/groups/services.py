@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Final, TypeVar
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator import audit
@@ -134,6 +135,19 @@ def _load(db: Session, model: type[M], record_id: int, message: str) -> M:
     if row is None:
         raise NotFound(message)
     return row
+
+
+def _flush_unique(db: Session, message: str, field: str) -> None:
+    """Flushes; a unique index violated meanwhile by a concurrent request becomes a Conflict.
+
+    The use cases check uniqueness before writing, but two requests can pass that check at the
+    same moment on PostgreSQL; the unique index decides, and the loser gets a clear 409 (its
+    transaction is rolled back by the caller) instead of a server error.
+    """
+    try:
+        db.flush()
+    except IntegrityError:
+        raise Conflict(message, field=field) from None
 
 
 def _no_centre() -> str:
@@ -362,8 +376,8 @@ def create_staff(
     require_centre(actor, centre.id, what="centre")
     role = _check_role(actor, role)
     name = validation.text(display_name, field="display_name")
-    if len(email.strip()) > 320:
-        raise InvalidInput(gettext("This is not an e-mail address."), field="email")
+    # The account module checks the form of the address; this also refuses what cannot be stored.
+    validation.email(email)
     number = validation.phone(phone)
     generated = None
     if not password:
@@ -562,7 +576,7 @@ def create_deployment(
     _slug_free(db, values.slug)
     deployment = JitsiDeployment(centre_id=None if shared else centre.id, **dataclasses.asdict(values))
     db.add(deployment)
-    db.flush()
+    _flush_unique(db, gettext("Another deployment has this slug already."), "slug")
     audit.record(
         db,
         actor,
@@ -619,6 +633,7 @@ def update_deployment(
     changed = sorted(f for f, v in dataclasses.asdict(values).items() if getattr(deployment, f) != v)
     for field in changed:
         setattr(deployment, field, getattr(values, field))
+    _flush_unique(db, gettext("Another deployment has this slug already."), "slug")
     if changed:
         # Field names only: the audit trail must never hold a secret.
         audit.record(
@@ -1200,7 +1215,7 @@ def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) ->
         db.add(enrolment)
     else:
         enrolment.left_at = None
-    db.flush()
+    _flush_unique(db, gettext("The parent was just enrolled by someone else; reload the page."), "parent_id")
     audit.record(
         db,
         actor,

@@ -93,6 +93,17 @@ _TRUE = frozenset({"1", "true", "yes", "y", "ja", "j", "x", "✓", "✔", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "n", "nein", "off", "-"})
 
 
+def _unstorable(value: str, *, multiline: bool = False) -> bool:
+    """Control characters (PostgreSQL refuses NUL in text) or lone surrogates (not encodable)."""
+    if _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def text(
     value: str, *, field: str, max_length: int = 200, required: bool = True, multiline: bool = False
 ) -> str:
@@ -102,7 +113,7 @@ def text(
         raise InvalidInput(gettext("This field must not be empty."), field=field)
     if len(value) > max_length:
         raise InvalidInput(gettext("At most %(n)d characters, please.") % {"n": max_length}, field=field)
-    if _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
+    if _unstorable(value, multiline=multiline):
         raise InvalidInput(gettext("This field contains control characters."), field=field)
     return value
 
@@ -178,7 +189,7 @@ def email(value: str | None, *, field: str = "email") -> str | None:
     value = (value or "").strip()
     if not value:
         return None
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
+    if len(value) > 254 or not _EMAIL.fullmatch(value) or _unstorable(value):
         raise InvalidInput(gettext("This is not an e-mail address."), field=field)
     local, _, domain = value.rpartition("@")
     return f"{local}@{domain.lower()}"
@@ -323,7 +334,7 @@ def check_deployment(v: DeploymentValues) -> DeploymentValues:
             else gettext("A tenant is lowercase letters, digits, '-' and '_' (at most 100)."),
             field="tenant",
         )
-    if not out.app_id or len(out.app_id) > 200 or re.search(r"\s", out.app_id):
+    if not out.app_id or len(out.app_id) > 200 or re.search(r"\s", out.app_id) or _unstorable(out.app_id):
         raise InvalidInput(gettext("Give the app id (no spaces, at most 200 characters)."), field="app_id")
     if jaas and not out.app_id.startswith(tokens.JAAS_APP_ID_PREFIX):
         raise InvalidInput(
@@ -356,7 +367,7 @@ def _check_base_url(base_url: str) -> None:
         or parts.fragment
         or parts.username
         or parts.password
-        or _CONTROL.search(base_url)
+        or _unstorable(base_url)
     ):
         raise InvalidInput(
             gettext("Give an https:// address without query or credentials, like https://meet.example.org."),
@@ -380,8 +391,10 @@ def _check_signing_secret(v: DeploymentValues) -> None:
     if is_secret_reference(secret):
         _check_reference(secret, field)
         return
-    if len(secret) > 20_000:
-        raise InvalidInput(gettext("This signing secret is far too long."), field=field)
+    if len(secret) > 20_000 or _unstorable(secret, multiline=True):
+        raise InvalidInput(
+            gettext("This signing secret is far too long or contains control characters."), field=field
+        )
     if v.algorithm == "RS256":
         _check_rsa_private_key(secret)
     elif len(secret.encode("utf-8")) < tokens.MIN_HS256_SECRET_BYTES:
@@ -430,7 +443,7 @@ def _check_webhook_secret(secret: str) -> None:
         return
     if is_secret_reference(secret):
         _check_reference(secret, field)
-    elif len(secret) < MIN_WEBHOOK_SECRET_LENGTH or len(secret) > 1000 or _CONTROL.search(secret):
+    elif len(secret) < MIN_WEBHOOK_SECRET_LENGTH or len(secret) > 1000 or _unstorable(secret):
         raise InvalidInput(
             gettext("A webhook secret has %(min)d to 1000 characters.") % {"min": MIN_WEBHOOK_SECRET_LENGTH},
             field=field,

@@ -897,6 +897,14 @@ async def test_api_rejects_malformed_bodies_naming_the_field(client, db, world):
         ("PATCH", f"/api/v1/groups/{world.group.id}", {"archived": "yes"}, "archived"),
         ("PATCH", f"/api/v1/groups/{world.group.id}", {"deployment_id": 99999}, "deployment_id"),
         ("PATCH", f"/api/v1/groups/{world.group.id}", {"name": "nul\x00byte"}, "name"),
+        ("PATCH", f"/api/v1/groups/{world.group.id}", {"site_name": "lone \ud800 surrogate"}, "site_name"),
+        ("PATCH", f"/api/v1/deployments/{world.deployment.id}", {"app_id": "a\x00b"}, "app_id"),
+        (
+            "POST",
+            f"/api/v1/centres/{world.centre.id}/staff",
+            {"email": "a\x00@example.org", "display_name": "X"},
+            "email",
+        ),
         ("PATCH", f"/api/v1/parents/{world.parent.id}", {"language": "it"}, "language"),
         ("PATCH", f"/api/v1/parents/{world.parent.id}", {"phone": "12"}, "phone"),
         (
@@ -968,3 +976,13 @@ async def test_openapi_describes_the_set_up_api(client):
     assert schemas["DeploymentCreate"]["properties"]["signing_secret"]["writeOnly"] is True
     assert "ALL OR NOTHING" in schemas["ImportResult"]["description"]
     assert "description" in schemas["GroupCreate"]["properties"]["languages"]
+
+
+async def test_names_are_shown_as_text_never_as_markup(client, db, world):
+    factories.parent(db, world.centre, groups=[world.group], display_name='<img src=x onerror="alert(1)">')
+    db.commit()
+    await login(client, world.coordinator.email)
+    for path in (f"/groups/{world.group.id}", "/parents"):
+        text = await (await client.get(path)).text()
+        assert "<img src=x" not in text, path
+        assert "&lt;img src=x" in text, path
