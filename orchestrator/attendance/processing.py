@@ -202,7 +202,8 @@ def _sessions_by_room(db: DbSession, rooms: Collection[str]) -> dict[str, int]:
     """Room name -> session id (room names are unique per session)."""
     if not rooms:
         return {}
-    return dict(db.execute(select(Session.room_name, Session.id).where(Session.room_name.in_(sorted(rooms)))))
+    query = select(Session.room_name, Session.id).where(Session.room_name.in_(sorted(rooms)))
+    return dict(db.execute(query).all())
 
 
 def _sessions_by_meeting(
@@ -409,7 +410,7 @@ def resolve_people(db: DbSession, session: Session, group: Group, ids: Collectio
             select(Parent.pseudonym, Parent.id).where(
                 Parent.pseudonym.in_(wanted), Parent.centre_id == group.centre_id, Parent.erased_at.is_(None)
             )
-        )
+        ).all()
     )
     leaders = set(
         db.scalars(select(GroupFacilitator.staff_user_id).where(GroupFacilitator.group_id == group.id))

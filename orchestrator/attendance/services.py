@@ -256,11 +256,8 @@ def _names(db: DbSession, parent_ids: set[int], staff_ids: set[int]) -> tuple[di
             parents[pid] = "–" if erased is not None else name
     staff: dict[int, str] = {}
     if staff_ids:
-        staff = dict(
-            db.execute(
-                select(StaffUser.id, StaffUser.display_name).where(StaffUser.id.in_(sorted(staff_ids)))
-            )
-        )
+        query = select(StaffUser.id, StaffUser.display_name).where(StaffUser.id.in_(sorted(staff_ids)))
+        staff = dict(db.execute(query).all())
     return parents, staff
 
 

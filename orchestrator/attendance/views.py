@@ -132,7 +132,8 @@ def _person(p: services.PersonLine) -> PersonOut:
             "left_early": p.left_early,
             "in_room_now": p.in_room_now,
             "intervals": [
-                {"joined_at": i.joined_at, "left_at": i.left_at, "in_breakout": i.in_breakout} for i in p.intervals
+                {"joined_at": i.joined_at, "left_at": i.left_at, "in_breakout": i.in_breakout}
+                for i in p.intervals
             ],
             "corrections": [
                 {
@@ -164,7 +165,7 @@ def _session_out(view: services.SessionAttendanceView) -> SessionAttendanceOut:
         people=[_person(p) for p in view.people],
         unidentified_occupants=view.unidentified_occupants,
         in_room_now=[
-            LivePersonOut(id=p.id, role=p.role, display_name=p.display_name, since=p.since)  # type: ignore[arg-type]
+            LivePersonOut(id=p.id, role=p.role, display_name=p.display_name, since=p.since)
             for p in view.in_room_now
         ],
         unidentified_in_room_now=view.unidentified_in_room_now,
@@ -199,7 +200,9 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 async def api_session_attendance(request: web.Request) -> web.Response:
     actor = await require_actor(request, scope="read")
     session_id, _ = _ids(request)
-    view = await db_run(request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow())
+    view = await db_run(
+        request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow()
+    )
     return _json(_session_out(view))
 
 
@@ -257,7 +260,9 @@ async def api_clear(request: web.Request) -> web.Response:
 
 
 async def _parent_line(request: web.Request, actor: Any, session_id: int, parent_id: int) -> PersonOut:
-    view = await db_run(request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow())
+    view = await db_run(
+        request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow()
+    )
     for p in view.parents:
         if p.id == parent_id:
             return _person(p)
@@ -270,7 +275,9 @@ async def _parent_line(request: web.Request, actor: Any, session_id: int, parent
 async def session_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     actor = await require_actor(request, "coordinator", "facilitator")
     session_id, _ = _ids(request)
-    view = await db_run(request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow())
+    view = await db_run(
+        request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow()
+    )
     return render(
         request,
         "attendance/session.html",
@@ -288,7 +295,9 @@ async def session_page(request: web.Request, *, error: str = "", status: int = 2
 async def in_room_fragment(request: web.Request) -> web.Response:
     actor = await require_actor(request, "coordinator", "facilitator")
     session_id, _ = _ids(request)
-    view = await db_run(request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow())
+    view = await db_run(
+        request, services.session_attendance, actor=actor, session_id=session_id, now=utcnow()
+    )
     return render(request, "attendance/_in_room.html", {"view": view})
 
 
