@@ -219,7 +219,9 @@ def cmd_erase_parent(settings: Settings, args: argparse.Namespace) -> None:
         settings, lambda db: erase_parent(db, actor=None, parent_id=args.parent_id, actor_label=_cli_label())
     )
     if result.already_erased:
-        print(f"parent {result.parent_id} had been erased before; remaining attendance anonymised: {result.counts}")
+        print(
+            f"parent {result.parent_id} had been erased before; remaining attendance anonymised: {result.counts}"
+        )
     else:
         print(f"erased parent {result.parent_id}: {result.counts}")
 
@@ -323,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Alembic narrates every plugin and step at INFO; the CLI prints its own one-line result.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         args.func(settings, args)

@@ -77,9 +77,8 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(s.data_path / "celerybeat-schedule"),
         "include": ["workers.tasks", "workers.notify", "workers.retention"],
     }
-    if s.broker_url.startswith("sqla+"):
-        # The SQL transport polls; a short interval keeps a cancellation notice within seconds.
-        conf["broker_transport_options"] = {"polling_interval": 1}
+    # The embedded SQL transport polls every second (kombu's default for virtual transports);
+    # its transport options go to create_engine, so none are set for it.
     if s.broker_url.startswith(("redis", "rediss")):
         # A message not acknowledged within this time goes back to the queue (acks_late + a
         # killed worker). It must be longer than the longest task.
