@@ -290,3 +290,13 @@ def feed_secret(
         row.group_ids = list(group_ids)
         db.flush()
     return row, secret
+
+
+# --- conference and portal (tests/integration/test_conference.py, test_portal.py) ---------------
+
+
+def api_token(
+    db: Session, user: m.StaffUser, *, scopes: tuple[str, ...] | list[str] = ("read", "write")
+) -> tuple[m.ApiToken, str]:
+    """A bearer token for ``user`` (the token is returned once, as the app shows it once)."""
+    return accounts.create_api_token(db, user_id=user.id, name="test script", scopes=list(scopes))

@@ -102,6 +102,8 @@ ROUTE_MODULES = (
     "orchestrator.privacy.views",
     "orchestrator.scheduling.views",
     "orchestrator.reports.views",
+    "orchestrator.conference.views",
+    "orchestrator.portal.views",
 )
 
 
