@@ -9,6 +9,7 @@ a successful POST redirects (303) to the page that shows the result.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,7 @@ def _notice(request: web.Request) -> str | None:
     """The confirmation after a redirect; only known keys, so nobody can put text on our page."""
     key = request.query.get("done")
     count = request.query.get("n", "0")
-    n = int(count) if count.isdigit() and len(count) < 6 else 0
+    n = int(count) if _digits(count) and len(count) < 6 else 0
     notices: dict[str, Callable[[], str]] = {
         "saved": lambda: gettext("Saved."),
         "created": lambda: gettext("Created."),
@@ -64,6 +65,11 @@ def _notice(request: web.Request) -> str | None:
     return notices[key]() if key in notices else None
 
 
+def _digits(raw: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses."""
+    return raw.isascii() and raw.isdigit()
+
+
 def _str(form: Form, name: str) -> str:
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
@@ -75,7 +81,7 @@ def _bool(form: Form, name: str) -> bool:
 
 def _int(form: Form, name: str) -> int:
     raw = _str(form, name).strip()
-    if not raw.lstrip("-").isdigit() or len(raw) > 10:
+    if not _digits(raw.removeprefix("-")) or len(raw) > 10:
         raise InvalidInput(gettext("Give a whole number."), field=name)
     return int(raw)
 
@@ -87,7 +93,7 @@ def _optional_id(form: Form, name: str) -> int | None:
 
 def _ids(form: Form, name: str) -> list[int]:
     values = [v for v in form.getall(name, []) if isinstance(v, str) and v.strip()]
-    if any(not v.strip().isdigit() or len(v.strip()) > 10 for v in values):
+    if any(not _digits(v.strip()) or len(v.strip()) > 10 for v in values):
         raise InvalidInput(gettext("Choose from the list."), field=name)
     return [int(v) for v in values]
 
@@ -107,7 +113,7 @@ def _query_id(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 10:
+    if not _digits(raw) or len(raw) > 10:
         raise NotFound(gettext("There is no such record."))
     return int(raw)
 
@@ -115,7 +121,7 @@ def _query_id(request: web.Request, name: str) -> int | None:
 def _centre_id(request: web.Request, actor: Actor, form: Form | None = None) -> int:
     """The centre a page is about: the coordinator's own; for admins the one they chose."""
     chosen = _query_id(request, "centre")
-    if form is not None and _str(form, "centre_id").strip().isdigit():
+    if form is not None and _digits(_str(form, "centre_id").strip()):
         chosen = int(_str(form, "centre_id"))
     if chosen is not None:
         return chosen
@@ -194,7 +200,7 @@ async def _groups_page(
     request: web.Request, actor: Actor, *, error: DomainError | None = None, form: Form | None = None
 ) -> web.Response:
     centre_id = _query_id(request, "centre")
-    if form is not None and _str(form, "centre_id").isdigit():
+    if form is not None and _digits(_str(form, "centre_id")):
         centre_id = int(_str(form, "centre_id"))
     show_archived = request.query.get("archived") == "1"
     groups = await db_run(
@@ -244,8 +250,6 @@ async def _edit_group_page(
     request: web.Request, actor: Actor, *, error: DomainError | None = None, form: Form | None = None
 ) -> web.Response:
     detail = await db_run(request, services.get_group, actor=actor, group_id=_path_id(request, "group_id"))
-    if not detail.can_manage:
-        raise NotFound(gettext("There is no such group."))
     ctx = await _group_form_context(request, actor, detail.group.centre_id)
     ctx.update({"d": detail, "v": _group_form(form, detail.group), "error": error})
     return _render(request, "groups/edit.html", ctx, status=error.status if error else 200)
@@ -276,9 +280,8 @@ async def archive_group(request: web.Request) -> web.Response:
 def _back(form: Form, default: str) -> str:
     """Where to go after an enrolment change: the page the form came from (local paths only)."""
     target = _str(form, "next")
-    if target.startswith(("/groups/", "/parents/")) and "//" not in target and "\\" not in target:
-        return target
-    return default
+    # Only our own group and parent pages: anything else would make this an open redirect.
+    return target if re.fullmatch(r"/(groups|parents)/[0-9]+", target) else default
 
 
 async def enrol_member(request: web.Request) -> web.Response:
@@ -303,7 +306,7 @@ async def leave_member(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"{target}?done=left")
 
 
-def _import_context(group: Any) -> dict[str, Any]:
+def _import_context(group: Group) -> dict[str, Any]:
     return {
         "group": group,
         "columns": csv_import.COLUMNS,
@@ -325,8 +328,11 @@ async def import_form(request: web.Request) -> web.Response:
 async def import_upload(request: web.Request) -> web.Response:
     actor = await require_actor(request, *MANAGERS)
     group_id = _path_id(request, "group_id")
+    # Who may not import hears so before their file is looked at.
+    group = await db_run(request, services.group_for_parents, actor=actor, group_id=group_id)
     form = await request.post()
     upload = form.get("file")
+    # One byte over the limit is enough for the parser to say the file is too large.
     data = upload.file.read(csv_import.MAX_BYTES + 1) if isinstance(upload, web.FileField) else b""
     try:
         if not data:
@@ -335,7 +341,6 @@ async def import_upload(request: web.Request) -> web.Response:
     except DomainError as e:
         if not _form_error(e):
             raise
-        group = await db_run(request, services.group_for_parents, actor=actor, group_id=group_id)
         ctx = _import_context(group)
         ctx["error"] = e
         ctx["row_errors"] = e.rows if isinstance(e, services.ImportRejected) else []
@@ -401,7 +406,7 @@ async def _new_parent_page(
     centre_id = await db_run(request, services.require_parent_access, actor=actor, centre_id=None)
     groups = await db_run(request, services.list_groups, actor=actor, centre_id=centre_id)
     values = _parent_form(form)
-    if form is None and (group := request.query.get("group", "")).isdigit():
+    if form is None and _digits(group := request.query.get("group", "")):
         values["group_ids"] = [group]
     ctx = {"groups": groups, "v": values, "error": error}
     return _render(request, "groups/parent_new.html", ctx, status=error.status if error else 200)
@@ -585,7 +590,7 @@ async def update_centre(request: web.Request) -> web.Response:
     try:
         offsets = []
         for part in _codes(_str(form, "reminder_offsets")):
-            if not part.isdigit() or len(part) > 6:
+            if not _digits(part) or len(part) > 6:
                 raise InvalidInput(
                     gettext("Give minutes as whole numbers, e.g. 1440, 60."), field="reminder_offsets"
                 )
