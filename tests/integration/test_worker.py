@@ -35,13 +35,22 @@ def test_worker_materialises_a_series_sent_through_redis(db, db_factory, worker,
 
     def count() -> int:
         with db_factory() as check:
-            return check.scalar(select(func.count()).select_from(Session).where(Session.series_id == series.id)) or 0
+            return (
+                check.scalar(select(func.count()).select_from(Session).where(Session.series_id == series.id))
+                or 0
+            )
 
     # Tuesdays from 1 September to 22 December 2026: 17 sessions.
     wait_for(lambda: count() == 17, timeout=60, what=f"17 sessions (worker log:\n{worker.log()})")
     # Sending the same job again changes nothing: the task is idempotent.
     CeleryJobs(redis_broker_url).send("rucksack.materialise_series", series.id)
     CeleryJobs(redis_broker_url).send("rucksack.materialise_all_series")
-    wait_for(lambda: "materialise_all_series" in worker.log() and "succeeded" in worker.log().split("materialise_all_series")[-1],
-             timeout=60, what="the second run")
+    wait_for(
+        lambda: (
+            "materialise_all_series" in worker.log()
+            and "succeeded" in worker.log().split("materialise_all_series")[-1]
+        ),
+        timeout=60,
+        what="the second run",
+    )
     assert count() == 17
