@@ -157,8 +157,8 @@ def redis_base_url() -> str:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.exceptions.ConnectionError as e:
         skip_or_fail(
-            f"Redis is not reachable at {REDIS_URL} ({e}); start it (redis-server --daemonize yes --port 6379) "
-            "or set RUCKSACK_TEST_REDIS_URL"
+            f"Redis is not reachable at {REDIS_URL} ({e}); start it "
+            "(redis-server --daemonize yes --port 6379) or set RUCKSACK_TEST_REDIS_URL"
         )
     return REDIS_URL
 
@@ -181,7 +181,9 @@ def redis_broker_url(redis_base_url: str) -> Iterator[str]:
 class WorkerProcess:
     """A real ``celery worker`` child process on the test's database and broker."""
 
-    def __init__(self, settings: Settings, broker_url: str, data_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, settings: Settings, broker_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
+    ):
         self.settings = settings
         self.broker_url = broker_url
         self.env = dict(os.environ)
@@ -198,12 +200,25 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers.app",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process is None:
@@ -232,7 +247,9 @@ def worker(settings: Settings, redis_broker_url: str, tmp_path: Path) -> Iterato
     proc.stop()
 
 
-def wait_for(predicate: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = "") -> T:
+def wait_for(
+    predicate: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = ""
+) -> T:
     """Polls ``predicate`` until it returns something truthy; fails with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

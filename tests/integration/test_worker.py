@@ -17,12 +17,14 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 def test_worker_materialises_a_series_sent_through_redis(db, db_factory, worker, redis_broker_url):
     centre = factories.centre(db)
-    group = factories.group(db, centre, cycle_start=dt.date(2026, 9, 1), cycle_end=dt.date(2026, 12, 22))
+    # Materialising creates only future sessions: a cycle of 13 weeks starting next week.
+    first = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    group = factories.group(db, centre, cycle_start=first, cycle_end=first + dt.timedelta(weeks=12))
     series = Series(
         group_id=group.id,
         title="Rucksack",
         rrule="FREQ=WEEKLY",
-        dtstart_local=dt.datetime(2026, 9, 1, 9, 0),
+        dtstart_local=dt.datetime.combine(first, dt.time(9, 0)),
         duration_minutes=90,
         timezone="Europe/Berlin",
         until=group.cycle_end,
@@ -40,8 +42,7 @@ def test_worker_materialises_a_series_sent_through_redis(db, db_factory, worker,
                 or 0
             )
 
-    # Tuesdays from 1 September to 22 December 2026: 17 sessions.
-    wait_for(lambda: count() == 17, timeout=60, what=f"17 sessions (worker log:\n{worker.log()})")
+    wait_for(lambda: count() == 13, timeout=60, what="13 sessions")
     # Sending the same job again changes nothing: the task is idempotent.
     CeleryJobs(redis_broker_url).send("rucksack.materialise_series", series.id)
     CeleryJobs(redis_broker_url).send("rucksack.materialise_all_series")
@@ -53,4 +54,4 @@ def test_worker_materialises_a_series_sent_through_redis(db, db_factory, worker,
         timeout=60,
         what="the second run",
     )
-    assert count() == 17
+    assert count() == 13
