@@ -10,7 +10,7 @@ Each row has an idempotency key that names what it is about, so creating the sam
 second time::
 
     reminder:<session>:<start epoch>:<offset minutes>:<recipient>:<channel>
-    cancelled|moved|link_changed:<session>:<sequence>:<start epoch>:<recipient>:<channel>
+    cancelled|moved|link_changed|restored:<session>:<sequence>:<start epoch>:<recipient>:<channel>
     started:<session>:<launch epoch>:<recipient>:<channel>
 
 The start instant in a reminder's key means a moved session gets fresh reminders for its new
@@ -70,7 +70,7 @@ __all__ = [
     "withdraw_for_session",
 ]
 
-CHANGES = ("cancelled", "moved", "link_changed")
+CHANGES = ("cancelled", "moved", "link_changed", "restored")
 STATES = ("queued", "sent", "failed", "recorded")
 CHANNELS = ("email", "sms", "outbox")
 NO_CONSENT = "no consent for e-mail or SMS, or no address: kept in the outbox"
@@ -318,8 +318,8 @@ def notify_session_changed(
     previous_start: dt.datetime | None = None,
     actor_id: int | None = None,
 ) -> list[int]:
-    """Notices to the group's parents and facilitators that a session was cancelled, moved, or
-    got a new link. Call it in the same transaction as the change, then send the job
+    """Notices to the group's parents and facilitators that a session was cancelled, moved, got
+    a new link, or takes place after all (``restored`` after a cancellation). Call it in the same transaction as the change, then send the job
     ``rucksack.deliver_notifications`` with the returned ids after the commit.
 
     ``previous_start`` is the start before a move (default: the time the occurrence was first

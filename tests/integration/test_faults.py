@@ -286,15 +286,15 @@ def process_in_this_process(settings: Any) -> None:
     process_events()
 
 
-async def until(predicate: Any, *, timeout: float, what: str, interval: float = 0.2) -> Any:
+async def until(predicate: Any, *, seconds: float, what: str, interval: float = 0.2) -> Any:
     """Polls without blocking the event loop (the app under test runs on it)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            pytest.fail(f"timed out after {seconds}s waiting for {what}")
         await asyncio.sleep(interval)
 
 
@@ -330,7 +330,7 @@ async def test_worker_killed_mid_batch_processes_every_event_once_in_effect(
     try:
         await until(
             lambda: 0 < processed(db_factory, world.faulty) < total,
-            timeout=60,
+            seconds=60,
             interval=0.005,
             what=f"processing under way (worker log:\n{worker.log()})",
         )
@@ -348,7 +348,7 @@ async def test_worker_killed_mid_batch_processes_every_event_once_in_effect(
         jobs.send("rucksack.process_events")
         await until(
             lambda: processed(db_factory, world.faulty) == total,
-            timeout=90,
+            seconds=90,
             what=f"every event processed after the restart (worker log:\n{worker.log()})",
         )
     finally:
@@ -381,7 +381,7 @@ async def test_broker_down_while_webhooks_arrive_then_the_sweeper_catches_up(
         stored_first = len(set(first))
         await until(
             lambda: processed(db_factory, world.faulty) == stored_first,
-            timeout=60,
+            seconds=60,
             what=f"the first half processed through Redis (worker log:\n{worker.log()})",
         )
 

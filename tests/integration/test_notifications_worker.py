@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import models as m
-from orchestrator.i18n import format_local_datetime, language_scope
+from orchestrator.i18n import format_local_datetime, gettext, language_scope
 from orchestrator.jobs import CeleryJobs
 from tests import factories
 from tests.conftest import WorkerProcess, wait_for
@@ -166,7 +166,10 @@ def test_reminder_mails_through_a_real_worker(db, db_factory, mail_worker, redis
         with language_scope(language):
             local = format_local_datetime(starts_at, "Europe/Berlin")
         assert local in body_of(mail), (language, body_of(mail))
+            greeting = gettext("Your Rucksack group meets online soon.")
         assert " ".join(local.split()) in " ".join(mail["Subject"].split())
+        # The text itself is in the recipient's language (from the gettext catalogs).
+        assert greeting in body_of(mail)
     # Berlin wall-clock time, not UTC.
     berlin = starts_at.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M")
     assert berlin in body_of(sink.to("anna@example.org")[0])

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from orchestrator.i18n import PARENT_LANGUAGES
+from orchestrator.i18n import PARENT_LANGUAGES, gettext, language_scope
 from orchestrator.notifications.render import (
     KINDS,
     LINK_MARK,
@@ -84,8 +84,18 @@ def test_cancelled_names_the_next_session():
 
 
 def test_staff_get_the_session_page_wording():
-    _, body = render_message(facts("reminder"), language="de", channel="email", staff=True)
-    assert "Open the session page" in body or "Sitzung" in body
+    _, staff = render_message(facts("reminder"), language="en", channel="email", staff=True)
+    _, parent = render_message(facts("reminder"), language="en", channel="email")
+    assert "Open the session page" in staff
+    assert "Join the meeting with one tap" in parent
+
+
+@pytest.mark.parametrize("language", [code for code in PARENT_LANGUAGES if code != "en"])
+def test_texts_come_from_the_catalog_of_the_language(language):
+    with language_scope(language):
+        expected = gettext("Your Rucksack group meets online soon.")
+    _, body = render_message(facts("reminder"), language=language, channel="email")
+    assert expected in body
 
 
 def test_user_input_is_not_escaped_or_interpreted():
