@@ -319,9 +319,10 @@ def notify_session_changed(
     actor_id: int | None = None,
 ) -> list[int]:
     """Notices to the group's parents and facilitators that a session was cancelled, moved, got
-    a new link, or takes place after all (``restored`` after a cancellation). Call it in the same transaction as the change, then send the job
-    ``rucksack.deliver_notifications`` with the returned ids after the commit.
+    a new link, or takes place after all (``restored`` after a cancellation).
 
+    Call it in the same transaction as the change, then send the job
+    ``rucksack.deliver_notifications`` with the returned ids after the commit.
     ``previous_start`` is the start before a move (default: the time the occurrence was first
     planned for); ``actor_id`` is the staff user who made the change (they need no notice).
     Sessions that are over get no notice. Idempotent per session sequence and start.

@@ -165,8 +165,8 @@ def test_reminder_mails_through_a_real_worker(db, db_factory, mail_worker, redis
         assert mail["Content-Language"] == language
         with language_scope(language):
             local = format_local_datetime(starts_at, "Europe/Berlin")
-        assert local in body_of(mail), (language, body_of(mail))
             greeting = gettext("Your Rucksack group meets online soon.")
+        assert local in body_of(mail), (language, body_of(mail))
         assert " ".join(local.split()) in " ".join(mail["Subject"].split())
         # The text itself is in the recipient's language (from the gettext catalogs).
         assert greeting in body_of(mail)
