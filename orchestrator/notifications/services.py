@@ -61,12 +61,14 @@ __all__ = [
     "Recipient",
     "due_offset",
     "list_notifications",
+    "notify_rescheduled",
     "notify_session_changed",
     "notify_session_started",
     "parse_key",
     "queue_due_reminders",
     "retry_notification",
     "stale_reason",
+    "upcoming_starts",
     "withdraw_for_session",
 ]
 
@@ -75,6 +77,10 @@ STATES = ("queued", "sent", "failed", "recorded")
 CHANNELS = ("email", "sms", "outbox")
 NO_CONSENT = "no consent for e-mail or SMS, or no address: kept in the outbox"
 PAGE_SIZE = 100
+# After a change to a whole series, the sessions starting within this horizon get a "moved"
+# notice; later ones reach people through their calendars (which refresh within a day) and the
+# reminders, and a series change would otherwise mean one message per remaining session.
+NOTICE_HORIZON = dt.timedelta(days=14)
 
 
 # -- recipients ------------------------------------------------------------------------------
@@ -350,6 +356,45 @@ def notify_session_changed(
         recipients=recipients,
         now=now,
     )
+
+
+def upcoming_starts(
+    db: DbSession, *, group_id: int, now: dt.datetime, horizon: dt.timedelta = NOTICE_HORIZON
+) -> dict[int, dt.datetime]:
+    """The starts of the group's scheduled sessions within ``horizon``; taken before a change
+    to a whole series, for ``notify_rescheduled`` afterwards."""
+    rows = db.execute(
+        select(Session.id, Session.starts_at).where(
+            Session.group_id == group_id,
+            Session.status == "scheduled",
+            Session.starts_at > now,
+            Session.starts_at <= now + horizon,
+        )
+    ).all()
+    return dict(rows)
+
+
+def notify_rescheduled(
+    db: DbSession,
+    *,
+    before: dict[int, dt.datetime],
+    now: dt.datetime | None = None,
+    actor_id: int | None = None,
+) -> list[int]:
+    """ "Moved" notices for the sessions of ``before`` (see ``upcoming_starts``) whose start the
+    change altered. A session the change removed has no row left to write about: its queued
+    reminders are withdrawn at delivery, and the calendars drop it."""
+    now = now or utcnow()
+    created: list[int] = []
+    db.flush()
+    for session_id, previous in sorted(before.items()):
+        session = db.get(Session, session_id)
+        if session is None or session.status != "scheduled" or session.starts_at == previous:
+            continue
+        created += notify_session_changed(
+            db, session_id=session_id, change="moved", now=now, previous_start=previous, actor_id=actor_id
+        )
+    return created
 
 
 def _joined_parents(db: DbSession, session_id: int) -> set[int]:

@@ -22,9 +22,18 @@ from orchestrator.web.context import db_run, render, require_actor
 from orchestrator.web.keys import JOBS
 from orchestrator.web.openapi import api
 
-__all__ = ["setup"]
+__all__ = ["send_delivery_job", "setup"]
 
 DELIVER_TASK = "rucksack.deliver_notifications"
+
+
+async def send_delivery_job(request: web.Request) -> None:
+    """After a commit that may have queued notifications (a cancellation, a move): send them now.
+
+    Off the event loop and never raising (``JobQueue``); if the broker is down, beat's delivery
+    run sends them within a minute.
+    """
+    await request.app[JOBS].send_async(DELIVER_TASK)
 
 
 def _int(value: str | None, field: str) -> int | None:

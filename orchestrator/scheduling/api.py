@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.models import ClosureDay, Series
+from orchestrator.notifications.views import send_delivery_job
 from orchestrator.scheduling import services
 from orchestrator.scheduling.services import MaterialiseSummary, SessionView
 from orchestrator.web.context import db_run, require_actor
@@ -322,6 +323,7 @@ async def update_series(request: web.Request) -> web.Response:
         series_id=series_id,
         **body.model_dump(exclude_unset=True),
     )
+    await send_delivery_job(request)
     return _json(SeriesChangeOut(series=SeriesOut.of(change.series), sessions=Summary.of(change.summary)))
 
 
@@ -418,6 +420,7 @@ async def cancel_session(request: web.Request) -> web.Response:
     session_id = _path_id(request, "session_id")
     body = await parse_body(request, CancelBody)
     await db_run(request, services.cancel_session, actor=actor, session_id=session_id, reason=body.reason)
+    await send_delivery_job(request)
     return await _session_answer(request, session_id)
 
 
@@ -433,6 +436,7 @@ async def restore_session(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     session_id = _path_id(request, "session_id")
     await db_run(request, services.restore_session, actor=actor, session_id=session_id)
+    await send_delivery_job(request)
     return await _session_answer(request, session_id)
 
 
@@ -457,6 +461,7 @@ async def move_session(request: web.Request) -> web.Response:
         new_start_local=body.new_start_local,
         duration_minutes=body.duration_minutes,
     )
+    await send_delivery_job(request)
     return await _session_answer(request, session_id)
 
 
@@ -480,6 +485,7 @@ async def this_and_following(request: web.Request) -> web.Response:
         session_id=session_id,
         **body.model_dump(exclude_unset=True),
     )
+    await send_delivery_job(request)
     return _json(SeriesChangeOut(series=SeriesOut.of(change.series), sessions=Summary.of(change.summary)))
 
 

@@ -24,8 +24,9 @@ coordinator decides. Removing one creates the missing sessions again.
 
 **Revisions.** Every change visible in a calendar (time, status, theme, material link) bumps the
 session's ``sequence``; a series change bumps the series' ``sequence``; and each use case that
-changes what a feed shows bumps the group's ``schedule_version`` once, in ``_schedule_changed``,
-the one place per use case where notifications will hook in.
+changes what a feed shows bumps the group's ``schedule_version`` once, in ``_schedule_changed``.
+Cancelling, moving and restoring a session, and changing a series, also write the notices to
+the people concerned (``orchestrator.notifications``) in the same transaction.
 
 All use cases take a sync ``Session`` and keyword-only arguments, check access first, validate
 before writing and never commit. The one check that needs the written rows (no two held sessions
@@ -63,6 +64,7 @@ from orchestrator.models import (
     SessionVisit,
     utcnow,
 )
+from orchestrator.notifications import services as notifications
 from orchestrator.scheduling import recurrence
 from orchestrator.scheduling.recurrence import Expansion, RecurrenceError
 
@@ -776,6 +778,8 @@ def update_series(
         closures=closures,
     )
     old_duration = series.duration_minutes
+    # The next two weeks' starts, to tell people about the sessions this change moves.
+    upcoming = notifications.upcoming_starts(db, group_id=group.id, now=moment)
     changes = _apply(series, values)
     if not changes:
         return SeriesChange(series, MaterialiseSummary())
@@ -798,6 +802,7 @@ def update_series(
         detail={"changes": changes, "sessions": summary.as_dict()},
         now=moment,
     )
+    notifications.notify_rescheduled(db, before=upcoming, now=moment, actor_id=actor.user_id)
     return SeriesChange(series, summary)
 
 
@@ -890,6 +895,7 @@ def change_this_and_following(
     if unchanged:
         return SeriesChange(old, MaterialiseSummary())
 
+    upcoming = notifications.upcoming_starts(db, group_id=group.id, now=moment)
     old_duration = old.duration_minutes
     old_until = old.until
     old.until = cut
@@ -948,6 +954,7 @@ def change_this_and_following(
         },
         now=moment,
     )
+    notifications.notify_rescheduled(db, before=upcoming, now=moment, actor_id=actor.user_id)
     return SeriesChange(new, summary)
 
 
@@ -1089,6 +1096,11 @@ def cancel_session(
         now=moment,
         visible=True,
     )
+    # Calendars refresh slowly: the notices are written in this transaction; the web tier sends
+    # the delivery job after the commit (beat's delivery run otherwise sends them within a minute).
+    notifications.notify_session_changed(
+        db, session_id=session.id, change="cancelled", now=moment, actor_id=actor.user_id
+    )
     return session
 
 
@@ -1121,6 +1133,9 @@ def restore_session(
         detail={"previous_reason": previous},
         now=moment,
         visible=True,
+    )
+    notifications.notify_session_changed(
+        db, session_id=session.id, change="restored", now=moment, actor_id=actor.user_id
     )
     return session
 
@@ -1167,6 +1182,7 @@ def move_session(
         return session
     _on_closure_day(db, group, local)
     before = [session.starts_at.isoformat(), session.ends_at.isoformat()]
+    previous_start = session.starts_at
     session.starts_at, session.ends_at = start, end
     db.flush()
     _check_no_overlap(db, group, [session.id], zone)
@@ -1180,6 +1196,15 @@ def move_session(
         now=moment,
         visible=True,
     )
+    if start != previous_start:
+        notifications.notify_session_changed(
+            db,
+            session_id=session.id,
+            change="moved",
+            now=moment,
+            previous_start=previous_start,
+            actor_id=actor.user_id,
+        )
     return session
 
 

@@ -26,6 +26,7 @@ from orchestrator.access import Actor
 from orchestrator.errors import Conflict, DomainError, InvalidInput, NotFound
 from orchestrator.i18n import gettext, ngettext
 from orchestrator.models import Series
+from orchestrator.notifications.views import send_delivery_job
 from orchestrator.scheduling import api as _api  # noqa: F401  (registers the API routes)
 from orchestrator.scheduling import services
 from orchestrator.scheduling.services import ClosureChange
@@ -310,6 +311,7 @@ async def update_series(request: web.Request) -> web.Response:
         return await _schedule_page(
             request, actor, series.group_id, error=e, form=form, failed=f"series-{series_id}"
         )
+    await send_delivery_job(request)
     raise web.HTTPSeeOther(f"/groups/{series.group_id}/schedule?done=saved")
 
 
@@ -424,6 +426,7 @@ async def cancel_session(request: web.Request) -> web.Response:
         await db_run(
             request, services.cancel_session, actor=actor, session_id=session_id, reason=_str(form, "reason")
         )
+        await send_delivery_job(request)
 
     return await _session_action(request, "cancel", call, "cancelled")
 
@@ -431,6 +434,7 @@ async def cancel_session(request: web.Request) -> web.Response:
 async def restore_session(request: web.Request) -> web.Response:
     async def call(actor: Actor, session_id: int, form: Form) -> None:
         await db_run(request, services.restore_session, actor=actor, session_id=session_id)
+        await send_delivery_job(request)
 
     return await _session_action(request, "restore", call, "restored")
 
@@ -446,6 +450,7 @@ async def move_session(request: web.Request) -> web.Response:
             new_start_local=start,
             duration_minutes=_int(form, "move_duration"),
         )
+        await send_delivery_job(request)
 
     return await _session_action(request, "move", call, "moved")
 
@@ -478,6 +483,7 @@ async def this_and_following(request: web.Request) -> web.Response:
             duration_minutes=_int(form, "duration_minutes"),
             until=_date(form, "until"),
         )
+        await send_delivery_job(request)
         # The session may have been re-pointed or (with another weekday and no session that
         # week) removed; land on the page that surely exists.
         sessions = await db_run(request, services.list_sessions, actor=actor, group_id=change.series.group_id)

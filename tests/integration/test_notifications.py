@@ -565,3 +565,80 @@ async def test_facilitators_cannot_see_the_outbox(db, client):
     await login(client, w.facilitator.email)
     response = await client.get("/api/v1/notifications")
     assert response.status == 403
+
+
+# -- the scheduling use cases write the notices ----------------------------------------------
+
+
+def coordinator_actor(w: World) -> Any:
+    from orchestrator.access import Actor
+
+    return Actor(
+        user_id=w.coordinator.id, role="coordinator", centre_id=w.centre.id, display_name="Koordination"
+    )
+
+
+def test_cancelling_moving_and_restoring_notify_in_the_same_transaction(db):
+    from orchestrator.scheduling import services as scheduling
+
+    w = arrange(db, starts_at=START)
+    actor = coordinator_actor(w)
+    now = START - dt.timedelta(days=2)
+    scheduling.cancel_session(db, actor=actor, session_id=w.session.id, reason="Krankheit", now=now)
+    db.commit()
+    cancelled = rows(db, kind="cancelled")
+    assert {(r.parent_id, r.staff_user_id, r.channel) for r in cancelled} == {
+        (w.anna.id, None, "email"),
+        (w.ayse.id, None, "sms"),
+        (w.amal.id, None, "outbox"),
+        (None, w.facilitator.id, "email"),
+    }
+    # The reason (free text, maybe about a person) is not copied into the messages.
+    assert all("Krankheit" not in r.body for r in cancelled)
+    scheduling.restore_session(db, actor=actor, session_id=w.session.id, now=now)
+    db.commit()
+    assert len(rows(db, kind="restored")) == 4
+    scheduling.move_session(
+        db, actor=actor, session_id=w.session.id, new_start_local=dt.datetime(2026, 12, 2, 10, 0), now=now
+    )
+    db.commit()
+    [moved] = rows(db, kind="moved", parent_id=w.anna.id)
+    assert "Dienstag, 1. Dezember 2026, 09:00" in moved.body  # the old time
+    assert "Mittwoch, 2. Dezember 2026, 10:00" in moved.body  # the new time
+    # A failed change writes no notice: the whole transaction is rolled back.
+    with pytest.raises(notifications.InvalidInput):
+        scheduling.move_session(
+            db, actor=actor, session_id=w.session.id, new_start_local=dt.datetime(2026, 11, 1, 10, 0), now=now
+        )
+    db.rollback()
+    assert len(rows(db, kind="moved")) == 4
+
+
+def test_a_series_change_notifies_the_next_two_weeks_only(db):
+    from orchestrator.scheduling import services as scheduling
+
+    w = arrange(db, starts_at=START)
+    actor = coordinator_actor(w)
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    series = scheduling.create_series(
+        db, actor=actor, group_id=w.group.id, first_start_local=dt.datetime(2026, 11, 24, 15, 0), now=now
+    )
+    db.commit()
+    scheduling.update_series(db, actor=actor, series_id=series.id, start_time=dt.time(16, 0), now=now)
+    db.commit()
+    moved = rows(db, kind="moved", parent_id=w.anna.id)
+    # 24 November and 1 December: within two weeks of 20 November; later ones are left to the
+    # calendars and the reminders.
+    assert len(moved) == 2
+    assert all("16:00" in r.body for r in moved)
+
+
+async def test_cancelling_over_http_sends_the_delivery_job(db, client, jobs):
+    w = arrange(db, starts_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+    csrf = await login(client, w.coordinator.email)
+    response = await client.post(
+        f"/api/v1/sessions/{w.session.id}/cancel", json={"reason": ""}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status == 200, await response.text()
+    assert ("rucksack.deliver_notifications", ()) in jobs.sent
+    assert len(rows(db, kind="cancelled")) == 4
