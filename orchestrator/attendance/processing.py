@@ -35,9 +35,11 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
 from integrations.jitsi import ConferenceEvent as ParsedEvent
@@ -307,6 +309,13 @@ def pending_overdue(db: DbSession, *, now: dt.datetime, older_than: dt.timedelta
 
 
 # --- recomputing ----------------------------------------------------------------------------------
+#
+# A chunk of events usually touches many sessions (a centre's evening: dozens of rooms at once).
+# Everything a recomputation reads is loaded for all of them together (sessions, events, people,
+# enrolments, existing rows), the computations run in memory, and the results are written with a
+# handful of set-based statements: the number of database round trips does not grow with the
+# number of sessions. If that combined write fails on bad data, each session is written on its
+# own in a savepoint, so one session's problem does not hold up the others.
 
 
 def lock_sessions(db: DbSession, session_ids: Iterable[int]) -> None:
@@ -325,23 +334,44 @@ def _recompute_all(
     new_events: Mapping[int, list[int]],
 ) -> int:
     lock_sessions(db, session_ids)
-    errors = 0
-    for session_id in sorted(session_ids):
+    plans, failed = _plan(db, session_ids, now=now, finalise_grace=finalise_grace)
+    try:
+        with db.begin_nested():
+            _write(db, plans, now=now)
+    except OperationalError:
+        raise  # the database is unavailable: the whole chunk is retried later
+    except SQLAlchemyError:
+        _LOGGER.warning("writing %d recomputed sessions at once failed; writing them one by one", len(plans))
+        for plan in plans:
+            try:
+                with db.begin_nested():
+                    _write(db, [plan], now=now)
+            except OperationalError:
+                raise
+            except SQLAlchemyError as e:
+                failed[plan.session_id] = e
+    for session_id, error in sorted(failed.items()):
+        _LOGGER.error("recomputing session %s failed: %r", session_id, error)
+        ids = new_events.get(session_id, [])
+        if ids:
+            db.execute(
+                update(ConferenceEvent)
+                .where(ConferenceEvent.id.in_(ids))
+                .values(state="error", error=f"recomputing session {session_id} failed: {error!r}"[:2000])
+            )
+    return len(failed)
+
+
+def _decode(rows: Iterable[tuple[int, dict[str, Any] | None]]) -> list[ParsedEvent]:
+    events = []
+    for event_id, data in rows:
+        if data is None:
+            continue
         try:
-            # A savepoint per session: one session's bad data must not hold up everyone else's.
-            with db.begin_nested():
-                recompute_session(db, session_id=session_id, now=now, finalise_grace=finalise_grace)
-        except Exception as e:
-            errors += 1
-            _LOGGER.exception("recomputing session %s failed", session_id)
-            ids = new_events.get(session_id, [])
-            if ids:
-                db.execute(
-                    update(ConferenceEvent)
-                    .where(ConferenceEvent.id.in_(ids))
-                    .values(state="error", error=f"recomputing session {session_id} failed: {e!r}"[:2000])
-                )
-    return errors
+            events.append(event_from_json(data))
+        except ValueError:
+            _LOGGER.warning("conference event %s has an unreadable normalised form; skipped", event_id)
+    return events
 
 
 def events_of_session(
@@ -353,17 +383,10 @@ def events_of_session(
         condition = condition | (
             (ConferenceEvent.state == "pending") & (ConferenceEvent.room_name == include_pending_room)
         )
-    events = []
-    for event_id, data in db.execute(
+    rows = db.execute(
         select(ConferenceEvent.id, ConferenceEvent.normalised).where(condition).order_by(ConferenceEvent.id)
-    ):
-        if data is None:
-            continue
-        try:
-            events.append(event_from_json(data))
-        except ValueError:
-            _LOGGER.warning("conference event %s has an unreadable normalised form; skipped", event_id)
-    return events
+    )
+    return _decode((event_id, data) for event_id, data in rows)
 
 
 def close_open_at(session: Session, *, now: dt.datetime, finalise_grace: dt.timedelta) -> dt.datetime | None:
@@ -394,6 +417,80 @@ class People:
         return "unidentified"
 
 
+@dataclasses.dataclass
+class _Directory:
+    """People, leaders and enrolments for a set of sessions, loaded in a few queries."""
+
+    parents: dict[str, tuple[int, int]]  # pseudonym -> (parent id, centre id)
+    staff: dict[str, tuple[int, str, int | None]]  # pseudonym -> (staff id, role, centre id)
+    leaders: dict[int, set[int]]  # group id -> staff ids
+    enrolments: dict[int, list[tuple[int, dt.datetime, dt.datetime | None]]]  # group id -> rows
+
+    @classmethod
+    def load(cls, db: DbSession, group_ids: Collection[int], pseudonyms: Collection[str]) -> _Directory:
+        wanted = sorted(pseudonyms)
+        groups = sorted(group_ids)
+        parents: dict[str, tuple[int, int]] = {}
+        staff: dict[str, tuple[int, str, int | None]] = {}
+        if wanted:
+            for pseudonym, parent_id, centre_id in db.execute(
+                select(Parent.pseudonym, Parent.id, Parent.centre_id).where(
+                    Parent.pseudonym.in_(wanted), Parent.erased_at.is_(None)
+                )
+            ):
+                parents[pseudonym] = (parent_id, centre_id)
+            for pseudonym, staff_id, role, staff_centre in db.execute(
+                select(StaffUser.pseudonym, StaffUser.id, StaffUser.role, StaffUser.centre_id).where(
+                    StaffUser.pseudonym.in_(wanted)
+                )
+            ):
+                staff[pseudonym] = (staff_id, role, staff_centre)
+        leaders: defaultdict[int, set[int]] = defaultdict(set)
+        enrolments: defaultdict[int, list[tuple[int, dt.datetime, dt.datetime | None]]] = defaultdict(list)
+        if groups:
+            for group_id, staff_id in db.execute(
+                select(GroupFacilitator.group_id, GroupFacilitator.staff_user_id).where(
+                    GroupFacilitator.group_id.in_(groups)
+                )
+            ):
+                leaders[group_id].add(staff_id)
+            for group_id, parent_id, enrolled_at, left_at in db.execute(
+                select(Enrolment.group_id, Enrolment.parent_id, Enrolment.enrolled_at, Enrolment.left_at)
+                .join(Parent, Parent.id == Enrolment.parent_id)
+                .where(Enrolment.group_id.in_(groups), Parent.erased_at.is_(None))
+            ):
+                enrolments[group_id].append((parent_id, enrolled_at, left_at))
+        return cls(parents, staff, dict(leaders), dict(enrolments))
+
+    def people(self, session: Session, group: Group, ids: Iterable[str]) -> People:
+        """See ``resolve_people``."""
+        parents: dict[str, int] = {}
+        facilitators: dict[str, int] = {}
+        other_staff: dict[str, int] = {}
+        leaders = self.leaders.get(group.id, set())
+        for pseudonym in ids:
+            if (parent := self.parents.get(pseudonym)) is not None:
+                if parent[1] == group.centre_id:
+                    parents[pseudonym] = parent[0]
+            elif (member := self.staff.get(pseudonym)) is not None:
+                staff_id, role, centre_id = member
+                if centre_id != group.centre_id:
+                    continue
+                if staff_id in leaders or staff_id == session.launched_by_id or role == "facilitator":
+                    facilitators[pseudonym] = staff_id
+                else:
+                    other_staff[pseudonym] = staff_id
+        return People(parents, facilitators, other_staff)
+
+    def eligible(self, session: Session, group: Group) -> set[int]:
+        """Parents enrolled in the group at the session's time (rows for them even when absent)."""
+        return {
+            parent_id
+            for parent_id, enrolled_at, left_at in self.enrolments.get(group.id, [])
+            if enrolled_at <= session.ends_at and (left_at is None or left_at > session.starts_at)
+        }
+
+
 def resolve_people(db: DbSession, session: Session, group: Group, ids: Collection[str]) -> People:
     """Maps token ids to people. Only the group's own centre counts: an id from elsewhere (or
     none at all) is an unidentified occupant, never a parent.
@@ -402,103 +499,120 @@ def resolve_people(db: DbSession, session: Session, group: Group, ids: Collectio
     facilitators by role (a substitute); coordinators and admins who look in are "staff", kept as
     presence only, so their time never counts as facilitator hours.
     """
-    wanted = sorted(ids)
-    if not wanted:
-        return People({}, {}, {})
-    parents = dict(
-        db.execute(
-            select(Parent.pseudonym, Parent.id).where(
-                Parent.pseudonym.in_(wanted), Parent.centre_id == group.centre_id, Parent.erased_at.is_(None)
-            )
-        ).all()
-    )
-    leaders = set(
-        db.scalars(select(GroupFacilitator.staff_user_id).where(GroupFacilitator.group_id == group.id))
-    )
-    facilitators: dict[str, int] = {}
-    other_staff: dict[str, int] = {}
-    for pseudonym, staff_id, role in db.execute(
-        select(StaffUser.pseudonym, StaffUser.id, StaffUser.role).where(
-            StaffUser.pseudonym.in_(wanted), StaffUser.centre_id == group.centre_id
-        )
-    ):
-        if staff_id in leaders or staff_id == session.launched_by_id or role == "facilitator":
-            facilitators[pseudonym] = staff_id
-        else:
-            other_staff[pseudonym] = staff_id
-    return People(parents, facilitators, other_staff)
+    return _Directory.load(db, [group.id], ids).people(session, group, ids)
 
 
 def eligible_parents(db: DbSession, session: Session, group: Group) -> set[int]:
     """Parents enrolled in the group at the session's time (rows for them even when absent)."""
-    return set(
-        db.scalars(
-            select(Enrolment.parent_id)
-            .join(Parent, Parent.id == Enrolment.parent_id)
-            .where(
-                Enrolment.group_id == group.id,
-                Enrolment.enrolled_at <= session.ends_at,
-                or_(Enrolment.left_at.is_(None), Enrolment.left_at > session.starts_at),
-                Parent.erased_at.is_(None),
+    return _Directory.load(db, [group.id], ()).eligible(session, group)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What recomputing one session will write."""
+
+    session_id: int
+    computed: SessionAttendance | None  # None: cancelled, nothing counts
+    intervals: list[dict[str, Any]]
+    inserts: list[dict[str, Any]]
+    updates: list[dict[str, Any]]
+
+
+_COMPUTED_COLUMNS = ("computed_minutes", "computed_status", "first_join", "last_leave", "late", "left_early")
+
+
+def _plan(
+    db: DbSession, session_ids: Collection[int], *, now: dt.datetime, finalise_grace: dt.timedelta
+) -> tuple[list[_Plan], dict[int, BaseException]]:
+    ids = sorted(set(session_ids))
+    loaded = db.execute(
+        select(Session, Group, Centre)
+        .join(Group, Group.id == Session.group_id)
+        .join(Centre, Centre.id == Group.centre_id)
+        .where(Session.id.in_(ids))
+        .order_by(Session.id)
+    ).all()
+    raw_events: defaultdict[int, list[tuple[int, dict[str, Any] | None]]] = defaultdict(list)
+    for session_id, event_id, data in db.execute(
+        select(ConferenceEvent.session_id, ConferenceEvent.id, ConferenceEvent.normalised)
+        .where(ConferenceEvent.session_id.in_(ids), ConferenceEvent.state == "processed")
+        .order_by(ConferenceEvent.id)
+    ):
+        if session_id is not None:
+            raw_events[session_id].append((event_id, data))
+
+    computed: dict[int, SessionAttendance | None] = {}
+    failed: dict[int, BaseException] = {}
+    for session, _group, centre in loaded:
+        if session.status == "cancelled":
+            computed[session.id] = None
+            continue
+        try:
+            computed[session.id] = compute_attendance(
+                _decode(raw_events.get(session.id, [])),
+                scheduled_start=session.starts_at,
+                scheduled_end=session.ends_at,
+                policy=policy_for(centre),
+                now=now,
+                close_open_at=close_open_at(session, now=now, finalise_grace=finalise_grace),
             )
+        except Exception as e:  # bad data in one session must not stop the others
+            failed[session.id] = e
+
+    pseudonyms = {
+        p.person_id for c in computed.values() if c is not None for p in c.presence if p.person_id is not None
+    }
+    directory = _Directory.load(db, {group.id for _, group, _ in loaded}, pseudonyms)
+    existing: defaultdict[int, list[Any]] = defaultdict(list)
+    for row in db.execute(
+        select(
+            Attendance.id,
+            Attendance.session_id,
+            Attendance.parent_id,
+            Attendance.staff_user_id,
+            *(getattr(Attendance, name) for name in _COMPUTED_COLUMNS),
+        ).where(Attendance.session_id.in_(ids))
+    ):
+        existing[row.session_id].append(row)
+
+    plans = []
+    for session, group, _ in loaded:
+        if session.id in failed:
+            continue
+        result = computed[session.id]
+        if result is None:
+            plans.append(_Plan(session.id, None, [], [], []))
+            continue
+        ids_here = {p.person_id for p in result.presence if p.person_id is not None}
+        people = directory.people(session, group, ids_here)
+        inserts, updates = _attendance_rows(
+            session, result, people, directory.eligible(session, group), existing.get(session.id, []), now
         )
-    )
+        plans.append(
+            _Plan(session.id, result, _interval_rows(session.id, result.presence, people), inserts, updates)
+        )
+    return plans, failed
 
 
-def recompute_session(
-    db: DbSession, *, session_id: int, now: dt.datetime, finalise_grace: dt.timedelta
-) -> SessionAttendance | None:
-    """Recomputes one session from all its events; replaces intervals and computed columns.
-
-    Lock the session first (``lock_sessions``) when other workers may run. Cancelled sessions keep
-    their events but get no attendance. Returns the computation (``None`` if cancelled).
-    """
-    session = db.get(Session, session_id)
-    if session is None:
-        return None
-    group = db.get(Group, session.group_id)
-    assert group is not None  # a foreign key with ON DELETE CASCADE
-    centre = db.get(Centre, group.centre_id)
-    assert centre is not None
-    db.execute(delete(PresenceInterval).where(PresenceInterval.session_id == session_id))
-    if session.status == "cancelled":
-        return None
-
-    computed = compute_attendance(
-        events_of_session(db, session_id),
-        scheduled_start=session.starts_at,
-        scheduled_end=session.ends_at,
-        policy=policy_for(centre),
-        now=now,
-        close_open_at=close_open_at(session, now=now, finalise_grace=finalise_grace),
-    )
-    ids = {p.person_id for p in computed.presence if p.person_id is not None}
-    people = resolve_people(db, session, group, ids)
-    _store_intervals(db, session_id, computed.presence, people)
-    _store_attendance(db, session, group, computed, people)
-    return computed
-
-
-def _store_intervals(
-    db: DbSession, session_id: int, presence: Iterable[ConnectionPresence], people: People
-) -> None:
+def _interval_rows(
+    session_id: int, presence: Iterable[ConnectionPresence], people: People
+) -> list[dict[str, Any]]:
     rows = []
     for p in presence:
         kind = people.kind(p.person_id)
         if kind == "unidentified" or p.person_id is None:
             key = f"unidentified:{p.connection_id or p.person_id}"[:300]
+            parent_id = staff_id = None
         else:
             key = p.person_id
+            parent_id = people.parents.get(p.person_id)
+            staff_id = people.facilitators.get(p.person_id) or people.other_staff.get(p.person_id)
         rows.append(
             {
                 "session_id": session_id,
                 "person_key": key,
-                "parent_id": people.parents.get(p.person_id) if p.person_id else None,
-                "staff_user_id": (
-                    (people.facilitators.get(p.person_id) or people.other_staff.get(p.person_id))
-                    if p.person_id
-                    else None
-                ),
+                "parent_id": parent_id,
+                "staff_user_id": staff_id,
                 "connection_id": (p.connection_id or "")[:300],
                 "meeting_key": "",
                 "joined_at": p.joined_at,
@@ -507,23 +621,19 @@ def _store_intervals(
                 "source": "webhook",
             }
         )
-    if rows:
-        db.execute(insert(PresenceInterval), rows)
+    return rows
 
 
-_ABSENT = {
-    "computed_minutes": 0,
-    "computed_status": "absent",
-    "first_join": None,
-    "last_leave": None,
-    "late": False,
-    "left_early": False,
-}
-
-
-def _computed_values(person: PersonAttendance | None) -> dict[str, object]:
+def _computed_values(person: PersonAttendance | None) -> dict[str, Any]:
     if person is None:
-        return dict(_ABSENT)
+        return {
+            "computed_minutes": 0,
+            "computed_status": "absent",
+            "first_join": None,
+            "last_leave": None,
+            "late": False,
+            "left_early": False,
+        }
     return {
         "computed_minutes": person.minutes,
         "computed_status": person.status,
@@ -534,48 +644,103 @@ def _computed_values(person: PersonAttendance | None) -> dict[str, object]:
     }
 
 
-def _store_attendance(
-    db: DbSession, session: Session, group: Group, computed: SessionAttendance, people: People
-) -> None:
-    existing = list(db.scalars(select(Attendance).where(Attendance.session_id == session.id)))
-    parent_rows = {a.parent_id: a for a in existing if a.parent_id is not None}
-    staff_rows = {a.staff_user_id: a for a in existing if a.staff_user_id is not None}
-
-    by_parent = {parent_id: computed.people.get(pseudonym) for pseudonym, parent_id in people.parents.items()}
-    for parent_id in eligible_parents(db, session, group):
+def _attendance_rows(
+    session: Session,
+    computed: SessionAttendance,
+    people: People,
+    eligible: set[int],
+    existing: list[Any],
+    now: dt.datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """New rows and changed computed columns; ``override_*`` is never part of either."""
+    parent_rows = {r.parent_id: r for r in existing if r.parent_id is not None}
+    staff_rows = {r.staff_user_id: r for r in existing if r.staff_user_id is not None}
+    by_parent: dict[int, PersonAttendance | None] = {
+        parent_id: computed.people.get(pseudonym) for pseudonym, parent_id in people.parents.items()
+    }
+    # Enrolled parents get a row even when absent. Rows no longer backed by events (an enrolment
+    # ended, say) are reset to absent, not deleted: a correction on them must survive.
+    for parent_id in eligible | set(parent_rows):
         by_parent.setdefault(parent_id, None)
-    # Rows no longer backed by events (say, an enrolment ended) are reset, not deleted: a
-    # correction on them must survive.
-    for parent_id in parent_rows:
-        by_parent.setdefault(parent_id, None)
-    for parent_id, person in sorted(by_parent.items()):
-        values = _computed_values(person)
-        row = parent_rows.get(parent_id)
-        if row is None:
-            db.add(Attendance(session_id=session.id, parent_id=parent_id, role="parent", **values))
-        else:
-            _assign(row, values)
-
-    by_staff = {
+    by_staff: dict[int, PersonAttendance | None] = {
         staff_id: computed.people.get(pseudonym) for pseudonym, staff_id in people.facilitators.items()
     }
     for staff_id in staff_rows:
         by_staff.setdefault(staff_id, None)
-    for staff_id, person in sorted(by_staff.items()):
-        values = _computed_values(person)
-        row = staff_rows.get(staff_id)
-        if row is None:
-            db.add(Attendance(session_id=session.id, staff_user_id=staff_id, role="facilitator", **values))
-        else:
-            _assign(row, values)
-    db.flush()
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for role, targets, rows in (("parent", by_parent, parent_rows), ("facilitator", by_staff, staff_rows)):
+        for person_key, person in sorted(targets.items()):
+            values = _computed_values(person)
+            row = rows.get(person_key)
+            if row is None:
+                inserts.append(
+                    {
+                        "session_id": session.id,
+                        "parent_id": person_key if role == "parent" else None,
+                        "staff_user_id": person_key if role == "facilitator" else None,
+                        "role": role,
+                        **values,
+                        "override_status": None,
+                        "override_minutes": None,
+                        "override_reason": "",
+                        "corrected_by_id": None,
+                        "corrected_at": None,
+                        "anonymised_at": None,
+                        "updated_at": now,
+                    }
+                )
+            elif any(getattr(row, name) != value for name, value in values.items()):
+                # Only real changes are written, so updated_at moves only when the numbers did.
+                updates.append({"row_id": row.id, **{f"new_{k}": v for k, v in values.items()}, "now": now})
+    return inserts, updates
 
 
-def _assign(row: Attendance, values: Mapping[str, object]) -> None:
-    for name, value in values.items():
-        # Only real changes are written, so updated_at moves only when the numbers did.
-        if getattr(row, name) != value:
-            setattr(row, name, value)
+_INTERVALS = cast(Table, PresenceInterval.__table__)
+_ATTENDANCE = cast(Table, Attendance.__table__)
+_UPDATE_COMPUTED = (
+    update(_ATTENDANCE)
+    .where(_ATTENDANCE.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in _COMPUTED_COLUMNS} | {"updated_at": bindparam("now")})
+)
+
+
+def _write(db: DbSession, plans: Sequence[_Plan], *, now: dt.datetime) -> None:
+    """Replaces the intervals and updates the attendance of the planned sessions (Core, batched)."""
+    if not plans:
+        return
+    conn = db.connection()
+    conn.execute(delete(_INTERVALS).where(_INTERVALS.c.session_id.in_([p.session_id for p in plans])))
+    intervals = [row for p in plans for row in p.intervals]
+    if intervals:
+        conn.execute(insert(_INTERVALS), intervals)
+    inserts = [row for p in plans for row in p.inserts]
+    if inserts:
+        conn.execute(insert(_ATTENDANCE), inserts)
+    updates = [row for p in plans for row in p.updates]
+    if updates:
+        conn.execute(_UPDATE_COMPUTED, updates)
+
+
+def recompute_session(
+    db: DbSession, *, session_id: int, now: dt.datetime, finalise_grace: dt.timedelta
+) -> SessionAttendance | None:
+    """Recomputes one session from all its events; replaces intervals and computed columns.
+
+    Lock the session first (``lock_sessions``) when other workers may run. Cancelled sessions keep
+    their events but get no attendance. Returns the computation (``None`` if cancelled or
+    missing); errors propagate.
+    """
+    plans, failed = _plan(db, [session_id], now=now, finalise_grace=finalise_grace)
+    if failed:
+        raise failed[session_id]
+    _write(db, plans, now=now)
+    # Attendance objects this ORM session may hold are stale after the Core writes.
+    for obj in list(db.identity_map.values()):
+        if isinstance(obj, Attendance) and obj.session_id == session_id:
+            db.expire(obj)
+    return plans[0].computed if plans else None
 
 
 # --- finalisation ---------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Shared pieces of the ingestion and processing benchmarks: databases, percentiles, output.
+
+Benchmarks create a database of their own (``rucksack_bench_<name>`` next to the admin URL's
+database), migrate it, and drop it at the end unless ``--keep`` is given, so they never touch a
+development or test database.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from orchestrator.db import make_sync_engine
+from orchestrator.migrate import upgrade
+
+__all__ = ["DEFAULT_ADMIN_URL", "create_database", "drop_database", "percentile", "summary"]
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _url_for(admin_url: str, name: str) -> str:
+    return re.sub(r"/[^/]*$", f"/{name}", admin_url)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """A new, migrated PostgreSQL database ``name`` (dropped first if it exists); returns its URL."""
+    admin = make_sync_engine(admin_url)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    url = _url_for(admin_url, name)
+    upgrade(url)
+    return url
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin = make_sync_engine(admin_url)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile (0-100) of already sorted values, nearest-rank."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def summary(latencies: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99/max/mean of latencies given in seconds, returned in milliseconds."""
+    ordered = sorted(latencies)
+    return {
+        "p50_ms": percentile(ordered, 50) * 1000,
+        "p90_ms": percentile(ordered, 90) * 1000,
+        "p99_ms": percentile(ordered, 99) * 1000,
+        "max_ms": (ordered[-1] if ordered else float("nan")) * 1000,
+        "mean_ms": (statistics.fmean(ordered) if ordered else float("nan")) * 1000,
+    }

@@ -1,0 +1,446 @@
+"""Webhook ingestion benchmark: one web process, concurrent senders, every acknowledgement verified.
+
+What it does, in one run:
+
+1. creates and migrates a PostgreSQL database of its own and adds a self-hosted and a JaaS
+   deployment;
+2. starts a **bare** aiohttp server (a handler that reads the body and answers 200) in a child
+   process and drives it with the same load, for the ratio;
+3. starts the **real** service (``create_app`` under ``web.run_app``, access log off as in
+   production) in a child process and sends ``--events`` webhooks from ``--concurrency`` aiohttp
+   senders: event_sync occupant joins/leaves with their bearer secret and signed JaaS participant
+   events, with a share of redeliveries (``--duplicates``);
+4. stops the service gracefully, then checks that **every** event that got a 2xx is in the
+   database, and reports events/s, latency percentiles and the ratio to the bare handler.
+
+Run: ``python -m bench.ingest`` (see ``--help``); needs PostgreSQL at ``--admin-url``. Jobs go to
+the Redis broker at ``--broker`` (a database of its own, flushed afterwards) as in production;
+``--broker none`` records them in memory instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import sqlalchemy as sa
+
+from bench.common import DEFAULT_ADMIN_URL, create_database, drop_database, summary
+
+DB_NAME = "rucksack_bench_ingest"
+ES_SLUG = "bench-meet"
+ES_SECRET = "bench-event-sync-secret-0123456789abcdef"  # noqa: S105 - a throwaway benchmark secret
+JAAS_SLUG = "bench-jaas"
+JAAS_SECRET = "whsec_0123456789abcdef0123456789abcdef"  # noqa: S105 - a throwaway benchmark secret
+APP_ID = "vpaas-magic-cookie-0123456789abcdef0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Shot:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    key: str  # the dedupe key the service derives from this body
+
+
+@dataclass
+class Result:
+    label: str
+    sent: int = 0
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    acked: set[str] = field(default_factory=set)
+    server_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed else 0.0
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+def _event_sync_shot(rng: random.Random, room: str, n: int) -> Shot:
+    from integrations.jitsi import parse_event_sync
+
+    joined_at = 1_795_840_080 + n
+    occupant = {
+        "id": f"p-{rng.getrandbits(64):016x}",
+        "name": "Ayşe",
+        "occupant_jid": f"{uuid.UUID(int=rng.getrandbits(128))}@meet.example.org/{n:x}",
+        "joined_at": joined_at,
+    }
+    endpoint = "occupant/joined"
+    name = "muc-occupant-joined"
+    if n % 2:
+        endpoint, name = "occupant/left", "muc-occupant-left"
+        occupant["left_at"] = joined_at + 1800
+    body = json.dumps(
+        {
+            "event_name": name,
+            "room_name": room,
+            "room_jid": f"{room}@conference.meet.example.org",
+            "is_breakout": False,
+            "active_occupants_count": 1 + n % 12,
+            "occupant": occupant,
+        }
+    ).encode()
+    key = parse_event_sync(endpoint, body).dedupe_key
+    return Shot(
+        f"/hooks/jitsi/{ES_SLUG}/events/{endpoint}",
+        body,
+        {"Authorization": f"Bearer {ES_SECRET}", "Content-Type": "application/json"},
+        key,
+    )
+
+
+def _jaas_shot(rng: random.Random, room: str, n: int) -> Shot:
+    key = str(uuid.UUID(int=rng.getrandbits(128)))
+    body = json.dumps(
+        {
+            "idempotencyKey": key,
+            "customerId": "0123456789abcdef0123456789abcdef",
+            "appId": APP_ID,
+            "sessionId": str(uuid.UUID(int=rng.getrandbits(128))),
+            "fqn": f"{APP_ID}/{room}",
+            "eventType": "PARTICIPANT_JOINED" if n % 2 == 0 else "PARTICIPANT_LEFT",
+            "timestamp": 1_795_840_080_345 + n,
+            "data": {
+                "moderator": "false",
+                "name": "Ayşe",
+                "id": f"p-{rng.getrandbits(64):016x}",
+                "participantJid": f"{uuid.UUID(int=rng.getrandbits(128))}@8x8.vc",
+                "participantId": f"{rng.getrandbits(32):08x}",
+                "isBreakout": False,
+            },
+        }
+    ).encode()
+    t = str(int(time.time()))
+    mac = hmac.new(JAAS_SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).digest()
+    signature = f"t={t},v1={base64.b64encode(mac).decode()}"
+    return Shot(
+        f"/hooks/jaas/{JAAS_SLUG}",
+        body,
+        {"X-Jaas-Signature": signature, "Content-Type": "application/json"},
+        key,
+    )
+
+
+def make_shots(count: int, fmt: str, duplicates: float, seed: int) -> list[Shot]:
+    """``count`` requests: unique events plus a share of byte-identical redeliveries."""
+    rng = random.Random(seed)
+    rooms = [f"rs-bench{n:04d}-{rng.getrandbits(48):012x}" for n in range(100)]
+    shots: list[Shot] = []
+    for n in range(count):
+        if shots and rng.random() < duplicates:
+            shots.append(rng.choice(shots))
+            continue
+        use_jaas = fmt == "jaas" or (fmt == "mixed" and n % 2 == 1)
+        room = rooms[n % len(rooms)]
+        shots.append(_jaas_shot(rng, room, n) if use_jaas else _event_sync_shot(rng, room, n))
+    return shots
+
+
+async def drive(base_url: str, shots: Sequence[Shot], concurrency: int, label: str) -> Result:
+    result = Result(label)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    index = 0
+
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
+
+        async def sender() -> None:
+            nonlocal index
+            while index < len(shots):
+                shot = shots[index]
+                index += 1
+                started = time.perf_counter()
+                try:
+                    async with session.post(shot.path, data=shot.body, headers=shot.headers) as resp:
+                        await resp.read()
+                        status = resp.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = 0
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if 200 <= status < 300:
+                    result.acked.add(shot.key)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        result.elapsed = time.perf_counter() - started
+    result.sent = len(shots)
+    return result
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    def __init__(self, kind: str, database_url: str, broker: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "bench.ingest", "--serve", kind, "--port", str(self.port)]
+        command += ["--database-url", database_url, "--broker", broker]
+        self.process = subprocess.Popen(command)
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(self.url + "/healthz") as resp:
+                        if resp.status in (200, 404):
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the server did not start")
+                await asyncio.sleep(0.1)
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        # SIGINT: run_app shuts down gracefully; the inbox writer drains before the engine goes.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def serve(kind: str, port: int, database_url: str, broker: str) -> None:
+    from aiohttp import web
+
+    if kind == "bare":
+
+        async def handler(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(body=b'{"status":"stored"}', content_type="application/json")
+
+        app = web.Application()
+        app.router.add_post("/hooks/{tail:.+}", handler)
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        return
+
+    from orchestrator.jobs import CeleryJobs, JobQueue, RecordingJobs
+    from orchestrator.settings import load_settings
+    from orchestrator.web.app import create_app
+
+    settings = load_settings(
+        {},
+        data_dir=tempfile.mkdtemp(prefix="rucksack-bench-"),
+        database={"url": database_url},
+        broker={"url": "" if broker == "none" else broker, "embedded_worker": False},
+    )
+    jobs: JobQueue = RecordingJobs() if broker == "none" else CeleryJobs(broker)
+    web.run_app(create_app(settings, jobs=jobs), host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def seed(database_url: str) -> None:
+    from orchestrator.db import make_sync_engine, sync_sessions, transaction
+    from orchestrator.models import Centre, JitsiDeployment
+
+    engine = make_sync_engine(database_url)
+    with transaction(sync_sessions(engine)) as db:
+        centre = Centre(name="KI Benchstadt", slug="ki-bench")
+        db.add(centre)
+        db.flush()
+        db.add_all(
+            [
+                JitsiDeployment(
+                    centre_id=centre.id,
+                    slug=ES_SLUG,
+                    name="Bench Jitsi",
+                    kind="self_hosted",
+                    domain="meet.example.org",
+                    base_url="https://meet.example.org",
+                    app_id="rucksack",
+                    signing_secret="bench-app-secret-0123456789abcdef",  # noqa: S106 - throwaway
+                    webhook_secret=ES_SECRET,
+                ),
+                JitsiDeployment(
+                    centre_id=centre.id,
+                    slug=JAAS_SLUG,
+                    name="Bench JaaS",
+                    kind="jaas",
+                    domain="8x8.vc",
+                    base_url="https://8x8.vc",
+                    app_id=APP_ID,
+                    signing_secret="unused",  # noqa: S106 - JaaS signing is not benchmarked
+                    webhook_secret=JAAS_SECRET,
+                ),
+            ]
+        )
+    engine.dispose()
+
+
+def stored_keys(database_url: str) -> tuple[set[str], int]:
+    from orchestrator.db import make_sync_engine
+
+    engine = make_sync_engine(database_url)
+    with engine.connect() as conn:
+        keys = set(conn.scalars(sa.text("SELECT dedupe_key FROM conference_events")))
+        rows = conn.scalar(sa.text("SELECT count(*) FROM conference_events")) or 0
+    engine.dispose()
+    return keys, rows
+
+
+async def run_target(kind: str, database_url: str, broker: str, args: argparse.Namespace) -> Result:
+    server = Server(kind, database_url, broker)
+    try:
+        await server.ready()
+        # Warm-up (connections, prepared statements, caches); these events are real too and are
+        # verified with the rest.
+        warm = make_shots(args.warmup, args.format, 0.0, seed=args.seed + 1)
+        warm_result = await drive(server.url, warm, args.concurrency, kind + "-warmup")
+        shots = make_shots(args.events, args.format, args.duplicates, seed=args.seed)
+        cpu_before = server.cpu()
+        result = await drive(server.url, shots, args.concurrency, kind)
+        result.server_cpu = server.cpu() - cpu_before
+        result.acked |= warm_result.acked
+        return result
+    finally:
+        server.stop()
+
+
+def report(bare: Result, app: Result, missing: int, rows: int, args: argparse.Namespace) -> dict[str, object]:
+    app_summary = summary(app.latencies)
+    bare_summary = summary(bare.latencies)
+    out: dict[str, object] = {
+        "events": args.events,
+        "concurrency": args.concurrency,
+        "format": args.format,
+        "duplicates": args.duplicates,
+        "app": {
+            "events_per_s": round(app.rate),
+            **{k: round(v, 2) for k, v in app_summary.items()},
+            "statuses": app.statuses,
+            "server_cpu_s": round(app.server_cpu, 2),
+            "server_cpu_us_per_event": round(app.server_cpu / app.sent * 1e6, 1),
+        },
+        "bare": {
+            "events_per_s": round(bare.rate),
+            **{k: round(v, 2) for k, v in bare_summary.items()},
+            "server_cpu_us_per_event": round(bare.server_cpu / bare.sent * 1e6, 1),
+        },
+        "ratio_app_to_bare": round(app.rate / bare.rate, 3) if bare.rate else None,
+        "acknowledged_unique": len(app.acked),
+        "rows_in_database": rows,
+        "acknowledged_missing_in_database": missing,
+    }
+    print(json.dumps(out, indent=2))
+    target_ok = app.rate >= 5000 and app_summary["p99_ms"] <= 50 and missing == 0
+    print(
+        f"\nservice: {app.rate:,.0f} events/s, p50 {app_summary['p50_ms']:.1f} ms, "
+        f"p99 {app_summary['p99_ms']:.1f} ms; bare aiohttp: {bare.rate:,.0f} req/s "
+        f"(ratio {app.rate / bare.rate:.2f}); acknowledged but missing: {missing} "
+        f"-> target (>= 5000/s, p99 <= 50 ms, none missing) {'MET' if target_ok else 'MISSED'}"
+    )
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    database_url = args.database_url or create_database(args.admin_url, DB_NAME)
+    broker = args.broker
+    try:
+        seed(database_url)
+        bare = await run_target("bare", database_url, broker, args)
+        app = await run_target("app", database_url, broker, args)
+        keys, rows = stored_keys(database_url)
+        missing = len(app.acked - keys)
+        out = report(bare, app, missing, rows, args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2))  # noqa: ASYNC240 - after the measurement
+        return 0 if missing == 0 else 1
+    finally:
+        if broker != "none":
+            import redis
+
+            redis.Redis.from_url(broker).flushdb()
+        if not args.keep and not args.database_url:
+            drop_database(args.admin_url, DB_NAME)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest",
+        description="Webhook ingestion benchmark against one web process on PostgreSQL "
+        "(see docs/performance.md).",
+    )
+    parser.add_argument("--events", type=int, default=50_000, help="requests to send (default 50000)")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent senders (default 50)")
+    parser.add_argument(
+        "--format",
+        choices=("event_sync", "jaas", "mixed"),
+        default="mixed",
+        help="which webhooks to send (default: mixed, half each)",
+    )
+    parser.add_argument(
+        "--duplicates", type=float, default=0.05, help="share of redelivered events (default 0.05)"
+    )
+    parser.add_argument("--warmup", type=int, default=2000, help="warm-up requests per server (default 2000)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the generated events")
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("RUCKSACK_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL),
+        help="PostgreSQL URL with the right to create databases",
+    )
+    parser.add_argument("--database-url", help="use this migrated database instead of creating one")
+    parser.add_argument(
+        "--broker",
+        default="redis://127.0.0.1:6379/15",
+        help="Redis URL for the jobs (flushed afterwards), or 'none' (default redis://127.0.0.1:6379/15)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port, args.database_url, args.broker)
+        return 0
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
