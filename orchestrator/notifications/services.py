@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -170,7 +171,7 @@ def _insert_new(db: DbSession, rows: list[dict[str, Any]]) -> list[int]:
 def _queue(
     db: DbSession,
     *,
-    facts: MessageFacts,
+    facts: MessageFacts | Callable[[], MessageFacts],
     session: Session,
     centre_id: int,
     key_prefix: str,
@@ -195,6 +196,10 @@ def _queue(
     for key, recipient, channel, address in planned:
         if key in existing:
             continue
+        if callable(facts):
+            # Loaded only when something is new: beat asks every minute about every session
+            # with a due reminder, and almost always everything exists already.
+            facts = facts()
         subject, body = render_message(
             facts, language=recipient.language, channel=channel, staff=recipient.staff
         )
@@ -251,6 +256,10 @@ def _facts(
 # -- reminders -------------------------------------------------------------------------------
 
 
+def _reminder_facts(db: DbSession, session: Session, now: dt.datetime) -> MessageFacts:
+    return _facts(db, session, "reminder", now=now)[0]
+
+
 def valid_offsets(raw: object) -> list[int]:
     """The centre's reminder offsets as positive minutes (anything else in the list is ignored)."""
     if not isinstance(raw, list):
@@ -299,10 +308,9 @@ def queue_due_reminders(db: DbSession, *, now: dt.datetime | None = None) -> lis
             if offset is None:
                 continue
             recipients = _parent_recipients(db, session.group_id) + _staff_recipients(db, session.group_id)
-            facts, _ = _facts(db, session, "reminder", now=now)
             created += _queue(
                 db,
-                facts=facts,
+                facts=functools.partial(_reminder_facts, db, session, now),
                 session=session,
                 centre_id=centre_id,
                 key_prefix=f"reminder:{session.id}:{_epoch(session.starts_at)}:{offset}",
