@@ -207,11 +207,13 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, kind: str, database_url: str, broker: str) -> None:
+    def __init__(self, kind: str, database_url: str, broker: str, *, uvloop: bool = False) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "bench.ingest", "--serve", kind, "--port", str(self.port)]
         command += ["--database-url", database_url, "--broker", broker]
+        if uvloop:
+            command.append("--uvloop")
         self.process = subprocess.Popen(command)
 
     async def ready(self) -> None:
@@ -241,8 +243,11 @@ class Server:
             self.process.wait()
 
 
-def serve(kind: str, port: int, database_url: str, broker: str) -> None:
+def serve(kind: str, port: int, database_url: str, broker: str, *, uvloop: bool = False) -> None:
     from aiohttp import web
+
+    if uvloop:
+        _use_uvloop()
 
     if kind == "bare":
 
@@ -322,7 +327,7 @@ def stored_keys(database_url: str) -> tuple[set[str], int]:
 
 
 async def run_target(kind: str, database_url: str, broker: str, args: argparse.Namespace) -> Result:
-    server = Server(kind, database_url, broker)
+    server = Server(kind, database_url, broker, uvloop=args.uvloop)
     try:
         await server.ready()
         # Warm-up (connections, prepared statements, caches); these events are real too and are
@@ -427,6 +432,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="redis://127.0.0.1:6379/15",
         help="Redis URL for the jobs (flushed afterwards), or 'none' (default redis://127.0.0.1:6379/15)",
     )
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run the servers and the senders on uvloop (pip install uvloop; not a dependency of the service)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
@@ -437,9 +447,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port, args.database_url, args.broker)
+        serve(args.serve, args.port, args.database_url, args.broker, uvloop=args.uvloop)
         return 0
+    if args.uvloop:
+        _use_uvloop()
     return asyncio.run(main_async(args))
+
+
+def _use_uvloop() -> None:
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 if __name__ == "__main__":

@@ -76,16 +76,21 @@ DEPLOYMENTS = web.AppKey("hook_deployments", DeploymentDirectory)
 
 
 class JobNudger:
-    """Sends ``rucksack.process_events`` after commits, at most one send in flight.
+    """Sends ``rucksack.process_events`` after commits: one send at a time, at most every
+    ``min_interval`` seconds.
 
-    Each committed batch calls ``nudge()``. A send already running when a batch commits is
-    followed by exactly one more, so every committed event is covered by a job sent after its
-    commit, while a burst of batches costs a handful of broker round trips, not one per batch.
+    Each committed batch calls ``nudge()``. A batch committed while a send is running (or during
+    the pause after it) gets the next send, so every committed event is covered by a job sent
+    after its commit. Under load that is one job per ``min_interval`` instead of one per batch:
+    each job processes everything pending anyway, and sending is not free (a Celery send costs
+    about a millisecond of CPU in this process, which at hundreds of batches per second would
+    be a large share of the web process). The pause delays processing by at most that long.
     """
 
-    def __init__(self, jobs: JobQueue, task: str = PROCESS_EVENTS_TASK) -> None:
+    def __init__(self, jobs: JobQueue, task: str = PROCESS_EVENTS_TASK, *, min_interval: float = 0.1) -> None:
         self._jobs = jobs
         self._task_name = task
+        self._min_interval = min_interval
         self._wanted = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self.sent = 0
@@ -113,6 +118,7 @@ class JobNudger:
             await self._wanted.wait()
             self._wanted.clear()
             await self._send()
+            await asyncio.sleep(self._min_interval)
 
     async def _send(self) -> None:
         try:
