@@ -461,3 +461,16 @@ async def test_head_request_does_not_join(client, db, world):
     resp = await client.head(f"/p/{world.secret}/s/{world.session.id}", allow_redirects=False)
     assert resp.status == 405
     assert counts(db, world.session.id) == ("scheduled", 0)
+
+
+async def test_coordinator_sees_every_group_of_the_centre_today(client, db, world):
+    other_centre = factories.centre(db)
+    foreign = factories.group(db, other_centre)
+    foreign_session = factories.session(db, foreign, starts_at=world.session.starts_at)
+    db.commit()
+    await login(client, world.coordinator.email)
+    text = await (await client.get("/facilitator")).text()
+    assert f"/facilitator/sessions/{world.session.id}/start" in text
+    assert f"/facilitator/sessions/{world.other_session.id}/start" in text
+    assert f"/facilitator/sessions/{foreign_session.id}" not in text
+    assert 'href="/facilitator"' in text  # the navigation leads coordinators here too
