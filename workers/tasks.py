@@ -144,6 +144,10 @@ def finalise_due_sessions() -> int:
     grace = _finalise_grace()
     with transaction(db_sessions()) as db:
         due = attendance_processing.sessions_due_for_finalisation(db, now=now, finalise_grace=grace)
+    if due:
+        # Events still waiting in the inbox belong in the final figures (and tell when the room
+        # emptied): process them first.
+        process_events()
     for session_id in due:
         # One transaction per session: one failure does not hold back the others.
         try:

@@ -430,3 +430,41 @@ async def test_the_openapi_document_describes_the_attendance_api(client):
     assert change["post"]["x-required-scope"] == "write"
     assert change["delete"]["x-required-scope"] == "write"
     assert "CorrectionIn" in doc["components"]["schemas"]
+
+
+# --- finalisation from beat ------------------------------------------------------------------------------
+
+
+async def test_finalise_due_sessions_closes_every_session_past_its_grace(client, db, world, db_factory):
+    from orchestrator.models import Group
+    from workers.tasks import finalise_due_sessions
+
+    session = db.get(Session, world.session_id)
+    group = db.get(Group, session.group_id)
+    cancelled = factories.session(
+        db, group, starts_at=session.starts_at + dt.timedelta(hours=2), minutes=60, status="cancelled"
+    )
+    upcoming = factories.session(db, group, starts_at=utcnow() + dt.timedelta(days=7), minutes=60)
+    session.status = "live"  # launched, never ended by the facilitator
+    db.commit()
+    await post(client, world, event_sync_session())
+
+    assert finalise_due_sessions() == 2  # the held one and the cancelled one; not the future one
+    with db_factory() as check:
+        held = check.get(Session, world.session_id)
+        assert held.finalised_at is not None
+        assert held.status == "ended"
+        # Ended when the room emptied (the recorder stayed until its destruction at 05:28:20),
+        # not at the time of finalisation.
+        assert held.ended_at.strftime("%H:%M:%S") == "05:28:20"
+        assert check.get(Session, cancelled.id).finalised_at is not None
+        assert check.scalars(select(Attendance).where(Attendance.session_id == cancelled.id)).all() == []
+        assert check.get(Session, upcoming.id).finalised_at is None
+        rows = check.scalars(select(Attendance).where(Attendance.session_id == world.session_id)).all()
+        assert len(rows) == 4
+        ended = check.scalar(select(AuditEntry).where(AuditEntry.action == "session.ended_by_finalisation"))
+        assert ended.detail["status_before"] == "live"
+    # The events were still pending: finalisation processed them first.
+    reader = token(db, coordinator_of(db, world).id, "read")
+    assert (await people(client, world, reader))["Ayşe"]["minutes"] == 59
+    assert finalise_due_sessions() == 0  # nothing left to do: idempotent
