@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
 
 from orchestrator import models as m
 from orchestrator.jobs import CeleryJobs
@@ -254,6 +255,20 @@ def snapshot(db_factory: Any, side: Side) -> dict[str, Any]:
     }
 
 
+def make_reader(settings: Any) -> Any:
+    """An engine for polling progress that never take SQLite's write lock.
+
+    The service's engines begin every transaction with BEGIN IMMEDIATE (right for writers); a
+    test polling every few milliseconds with such transactions would starve the worker it is
+    watching. A plain engine reads in deferred transactions, which WAL never blocks.
+    """
+    from sqlalchemy import create_engine
+
+    from orchestrator.db import sync_url
+
+    return create_engine(sync_url(settings.database_url))
+
+
 def processed(db_factory: Any, side: Side) -> int:
     with db_factory() as db:
         return int(
@@ -324,14 +339,17 @@ async def test_worker_killed_mid_batch_processes_every_event_once_in_effect(
     assert total == len(set(world.faulty.deliveries))
     worker = Worker(settings, own_redis.url, tmp_path)
     jobs = CeleryJobs(own_redis.url)
-    for _ in range(total):
-        jobs.send("rucksack.process_events", 1)
     worker.start()
+    reader_engine = make_reader(settings)
+    reader = sessionmaker(reader_engine)
     try:
+        await until(lambda: "ready." in worker.log(), seconds=120, what="the worker to start")
+        for _ in range(total):
+            jobs.send("rucksack.process_events", 1)
         await until(
-            lambda: 0 < processed(db_factory, world.faulty) < total,
+            lambda: 0 < processed(reader, world.faulty) < total,
             seconds=60,
-            interval=0.005,
+            interval=0.01,
             what=f"processing under way (worker log:\n{worker.log()})",
         )
         worker.stop(kill=True)  # SIGKILL: no clean shutdown, the running task is lost mid-way
@@ -353,6 +371,7 @@ async def test_worker_killed_mid_batch_processes_every_event_once_in_effect(
         )
     finally:
         worker.stop()
+        reader_engine.dispose()
     faulty = snapshot(db_factory, world.faulty)
     assert faulty["events"] == {"processed": total}
     # Both sessions are at the same time with the same stream: the rows must be equal as they are.
@@ -375,6 +394,7 @@ async def test_broker_down_while_webhooks_arrive_then_the_sweeper_catches_up(
     worker.start()
     jobs = CeleryJobs(own_redis.url)
     try:
+        await until(lambda: "ready." in worker.log(), seconds=120, what="the worker to start")
         half = len(world.faulty.deliveries) // 2
         first, second = world.faulty.deliveries[:half], world.faulty.deliveries[half:]
         await post(web, world, first)
