@@ -133,7 +133,7 @@ def test_reminder_mails_through_a_real_worker(db, db_factory, mail_worker, redis
     jobs.send("rucksack.queue_reminders")
     wait_for(
         lambda: len(sink.messages) >= 3,
-        timeout=90,
+        timeout=150,
         what=f"three reminder mails (worker log:\n{worker.log()})",
     )
     wait_for(lambda: succeeded(worker, "rucksack.queue_reminders") == 2, timeout=60, what="both beat runs")
