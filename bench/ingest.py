@@ -385,6 +385,9 @@ async def main_async(args: argparse.Namespace) -> int:
     broker = args.broker
     try:
         seed(database_url)
+        if args.writer_only:
+            await writer_only(database_url, args)
+            return 0
         bare = await run_target("bare", database_url, broker, args)
         app = await run_target("app", database_url, broker, args)
         keys, rows = stored_keys(database_url)
@@ -400,6 +403,50 @@ async def main_async(args: argparse.Namespace) -> int:
             redis.Redis.from_url(broker).flushdb()
         if not args.keep and not args.database_url:
             drop_database(args.admin_url, DB_NAME)
+
+
+async def writer_only(database_url: str, args: argparse.Namespace) -> None:
+    """The ``InboxWriter`` on its own: rows prepared in advance, ``--concurrency`` producers that
+    each await their row's commit before writing the next, as request handlers do."""
+    from integrations.jitsi import parse_jaas
+    from orchestrator.db import make_async_engine
+    from orchestrator.hooks.inbox import InboxRow
+    from orchestrator.hooks.inbox_writer import InboxWriter
+
+    engine = make_async_engine(database_url)
+    async with engine.connect() as conn:
+        deployment_id = (
+            await conn.execute(sa.text("SELECT id FROM jitsi_deployments WHERE kind = 'jaas'"))
+        ).scalar_one()
+    shots = make_shots(args.events, "jaas", 0.0, seed=args.seed + 7)
+    rows = [
+        InboxRow.for_event(parse_jaas(s.body), deployment_id=deployment_id, body=s.body, headers={})
+        for s in shots
+    ]
+    writer = InboxWriter(engine)
+    await writer.start()
+    pending = iter(rows)
+    latencies: list[float] = []
+
+    async def producer() -> None:
+        for row in pending:
+            started = time.perf_counter()
+            await writer.write(row)
+            latencies.append(time.perf_counter() - started)
+
+    cpu = time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(producer() for _ in range(args.concurrency)))
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    await writer.stop()
+    await engine.dispose()
+    figures = summary(latencies)
+    print(
+        f"inbox writer alone: {len(rows) / elapsed:,.0f} rows/s, {writer.batches} batches "
+        f"(mean {writer.rows / max(writer.batches, 1):.1f} rows), p50 {figures['p50_ms']:.1f} ms, "
+        f"p99 {figures['p99_ms']:.1f} ms, {cpu / len(rows) * 1e6:.0f} µs CPU per row"
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -435,7 +482,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--uvloop",
         action="store_true",
-        help="run the servers and the senders on uvloop (pip install uvloop; not a dependency of the service)",
+        help="run the servers and the senders on uvloop (pip install uvloop; not a service dependency)",
+    )
+    parser.add_argument(
+        "--writer-only",
+        action="store_true",
+        help="measure the inbox batch writer alone (no HTTP): --concurrency producers, --events rows",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--json", help="also write the figures to this file")

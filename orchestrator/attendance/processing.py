@@ -531,6 +531,8 @@ def _plan(
         .join(Centre, Centre.id == Group.centre_id)
         .where(Session.id.in_(ids))
         .order_by(Session.id)
+        # Fresh values even when this ORM session loaded these rows in an earlier transaction.
+        .execution_options(populate_existing=True)
     ).all()
     raw_events: defaultdict[int, list[tuple[int, dict[str, Any] | None]]] = defaultdict(list)
     for session_id, event_id, data in db.execute(
