@@ -161,17 +161,22 @@ async def _deployment(request: web.Request, kind: str) -> HookDeployment | web.R
     if found is None or found.kind != kind:
         return _error(404, "not_found", f"no {kind.replace('_', '-')} deployment {slug!r}")
     if not found.secret:
-        return _error(403, "forbidden", "webhooks are not configured for this deployment (no secret)")
+        return _error(
+            403, "forbidden", "this deployment accepts no webhooks (no webhook secret is configured)"
+        )
     return found
 
 
-async def _body(request: web.Request) -> bytes | web.Response:
-    too_large = _error(
+def _too_large() -> web.Response:
+    return _error(
         413, "too_large", f"the body exceeds {MAX_BODY_BYTES // 1024} KiB; webhooks are far smaller"
     )
+
+
+async def _body(request: web.Request) -> bytes | web.Response:
     if request.content_length is not None:
         if request.content_length > MAX_BODY_BYTES:
-            return too_large
+            return _too_large()
         # The length is declared and small: aiohttp reads exactly that much (the fast path).
         return await request.read()
     # Chunked: read up to the limit and stop there, never buffering an unbounded body.
@@ -180,7 +185,7 @@ async def _body(request: web.Request) -> bytes | web.Response:
     while chunk := await request.content.read(65536):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            return too_large
+            return _too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 
