@@ -15,8 +15,11 @@ renders in ≤ 1 s". One run:
 3. starts the real app (``create_app``) on a local port and times, over HTTP with a logged-in
    coordinator, the page ``/reports/centre``, the JSON API, the CSV and the XLSX export; and the
    admin's ``/api/v1/statistics`` over the same data;
-4. prints min / median / max of ``--runs`` repetitions (after one warm-up) and drops the
-   PostgreSQL database unless ``--keep`` is given.
+4. prints min / median / max wall time of ``--runs`` repetitions (after one warm-up), the
+   median CPU time of this process (the HTTP server runs in it too; PostgreSQL's own work is in
+   its server processes), and before and after each backend a fixed pure-Python reference loop
+   and the load average, so that a busy machine shows as such; then drops the PostgreSQL
+   database unless ``--keep`` is given.
 
 Run: ``python -m bench.reports`` (``--help`` for the options). Not part of the test run.
 """
@@ -26,13 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +61,7 @@ DB_NAME = "rucksack_bench_reports"
 YEAR_FROM = dt.date(2025, 8, 1)
 YEAR_TO = dt.date(2026, 7, 31)
 FIRST_SESSION = dt.datetime(2025, 9, 2, 7, 0, tzinfo=dt.UTC)  # Tuesdays, 09:00 CEST
-PASSWORD = "bench password 0123"
+PASSWORD = "bench password 0123"  # noqa: S105 - the benchmark's own throwaway accounts
 
 
 # --- data set ---------------------------------------------------------------------------------
@@ -133,7 +137,9 @@ def build(url: str, *, groups: int, sessions: int, parents: int, seed: int) -> d
                 joined = FIRST_SESSION - dt.timedelta(days=7)
                 if rng.random() < 0.1:
                     joined += dt.timedelta(weeks=rng.randint(2, 10))
-                left = FIRST_SESSION + dt.timedelta(weeks=rng.randint(20, 30)) if rng.random() < 0.08 else None
+                left = (
+                    FIRST_SESSION + dt.timedelta(weeks=rng.randint(20, 30)) if rng.random() < 0.08 else None
+                )
                 enrolments.append({"parent_id": p, "group_id": g, "enrolled_at": joined, "left_at": left})
         conn.execute(sa.insert(m.Enrolment), enrolments)
 
@@ -149,7 +155,9 @@ def build(url: str, *, groups: int, sessions: int, parents: int, seed: int) -> d
                         "ends_at": start + dt.timedelta(minutes=90),
                         "status": status,
                         "room_name": f"bench-{g}-{w}",
-                        "launched_by_id": None if status == "cancelled" else ids[f"facilitator{i}@bench.example.org"],
+                        "launched_by_id": None
+                        if status == "cancelled"
+                        else ids[f"facilitator{i}@bench.example.org"],
                         "updated_at": now,
                     }
                 )
@@ -198,8 +206,8 @@ def build(url: str, *, groups: int, sessions: int, parents: int, seed: int) -> d
         for row in rng.sample(attendance, k=len(attendance) // 200):
             row["parent_id"] = None
             row["anonymised_at"] = now
-        for start in range(0, len(attendance), 5000):
-            conn.execute(sa.insert(m.Attendance), attendance[start : start + 5000])
+        for offset in range(0, len(attendance), 5000):
+            conn.execute(sa.insert(m.Attendance), attendance[offset : offset + 5000])
         conn.execute(sa.insert(m.Attendance), facilitators)
         counts.update(
             centre_id=centre_id,
@@ -219,22 +227,43 @@ def build(url: str, *, groups: int, sessions: int, parents: int, seed: int) -> d
 # --- timing -----------------------------------------------------------------------------------
 
 
-def stats_ms(samples: list[float]) -> str:
-    ms = [s * 1000 for s in samples]
-    return f"min {min(ms):7.1f}  median {statistics.median(ms):7.1f}  max {max(ms):7.1f} ms"
+Sample = tuple[float, float]  # (wall, CPU of this process) in seconds
 
 
-def time_sync(url: str, actor: Actor, centre_id: int, runs: int) -> list[float]:
+def stats_ms(samples: list[Sample]) -> str:
+    wall = [w * 1000 for w, _ in samples]
+    cpu = [c * 1000 for _, c in samples]
+    return (
+        f"wall min {min(wall):7.1f}  median {statistics.median(wall):7.1f}  max {max(wall):7.1f} ms"
+        f"   CPU median {statistics.median(cpu):7.1f} ms"
+    )
+
+
+def reference() -> str:
+    """A fixed pure-Python workload and the load average, to tell a slow run from a busy machine."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"reference loop (3M additions) wall {wall * 1000:.0f} ms, CPU {cpu * 1000:.0f} ms; "
+        f"load average {load}"
+    )
+
+
+def time_sync(url: str, actor: Actor, centre_id: int, runs: int) -> list[Sample]:
     engine = make_sync_engine(url)
     factory = sync_sessions(engine)
     samples = []
     for i in range(runs + 1):
         with factory() as db, db.begin():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             report = services.centre_report(
                 db, actor=actor, centre_id=centre_id, date_from=YEAR_FROM, date_to=YEAR_TO
             )
-            elapsed = time.perf_counter() - t0
+            elapsed = (time.perf_counter() - t0, time.process_time() - c0)
         if i:
             samples.append(elapsed)
     engine.dispose()
@@ -246,22 +275,27 @@ def time_sync(url: str, actor: Actor, centre_id: int, runs: int) -> list[float]:
     return samples
 
 
-async def time_async(url: str, actor: Actor, centre_id: int, runs: int) -> list[float]:
+async def time_async(url: str, actor: Actor, centre_id: int, runs: int) -> list[Sample]:
     engine = make_async_engine(url)
     factory = async_sessions(engine)
     samples = []
     for i in range(runs + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await run(
-            factory, services.centre_report, actor=actor, centre_id=centre_id, date_from=YEAR_FROM, date_to=YEAR_TO
+            factory,
+            services.centre_report,
+            actor=actor,
+            centre_id=centre_id,
+            date_from=YEAR_FROM,
+            date_to=YEAR_TO,
         )
         if i:
-            samples.append(time.perf_counter() - t0)
+            samples.append((time.perf_counter() - t0, time.process_time() - c0))
     await engine.dispose()
     return samples
 
 
-async def time_http(url: str, data_dir: Path, ids: dict[str, int], runs: int) -> dict[str, list[float]]:
+async def time_http(url: str, data_dir: Path, ids: dict[str, int], runs: int) -> dict[str, list[Sample]]:
     settings = load_settings(
         {},
         data_dir=str(data_dir),
@@ -273,7 +307,7 @@ async def time_http(url: str, data_dir: Path, ids: dict[str, int], runs: int) ->
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
 
     engine = make_sync_engine(url)
@@ -287,20 +321,28 @@ async def time_http(url: str, data_dir: Path, ids: dict[str, int], runs: int) ->
     targets: dict[str, tuple[str, str, Callable[[bytes], bool]]] = {
         "page /reports/centre": (coordinator, f"/reports/centre?{period}", lambda b: b"Gruppe 100" in b),
         "API JSON": (coordinator, f"/api/v1/centres/{centre}/report?{period}", lambda b: b'"summary"' in b),
-        "CSV export": (coordinator, f"/api/v1/centres/{centre}/report?{period}&format=csv", lambda b: b";" in b or b"," in b),
-        "XLSX export": (coordinator, f"/api/v1/centres/{centre}/report?{period}&format=xlsx", lambda b: b[:2] == b"PK"),
+        "CSV export": (
+            coordinator,
+            f"/api/v1/centres/{centre}/report?{period}&format=csv",
+            lambda b: b";" in b or b"," in b,
+        ),
+        "XLSX export": (
+            coordinator,
+            f"/api/v1/centres/{centre}/report?{period}&format=xlsx",
+            lambda b: b[:2] == b"PK",
+        ),
         "admin statistics": (admin, f"/api/v1/statistics?{period}", lambda b: b'"tables"' in b),
     }
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[Sample]] = {}
     try:
         async with aiohttp.ClientSession() as http:
             for name, (token, path, check) in targets.items():
                 samples = []
                 for i in range(runs + 1):
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     async with http.get(base + path, cookies={LOGIN_COOKIE: token}) as resp:
                         body = await resp.read()
-                    elapsed = time.perf_counter() - t0
+                    elapsed = (time.perf_counter() - t0, time.process_time() - c0)
                     if resp.status != 200 or not check(body):
                         raise SystemExit(f"{name}: HTTP {resp.status}: {body[:300]!r}")
                     if i:
@@ -349,13 +391,20 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> None
             f"attendance rows, {ids['facilitator_rows']} facilitator rows "
             f"(built in {time.perf_counter() - t0:.1f} s)"
         )
-        actor = Actor(user_id=ids["coordinator_id"], role="coordinator", centre_id=ids["centre_id"], display_name="bench")
+        print(f"  {reference()}")
+        actor = Actor(
+            user_id=ids["coordinator_id"],
+            role="coordinator",
+            centre_id=ids["centre_id"],
+            display_name="bench",
+        )
         print(f"  use case, sync session      {stats_ms(time_sync(url, actor, ids['centre_id'], args.runs))}")
         samples = asyncio.run(time_async(url, actor, ids["centre_id"], args.runs))
         print(f"  use case, web tier (async)  {stats_ms(samples)}")
         http = asyncio.run(time_http(url, workdir, ids, args.runs))
         for name, samples in http.items():
             print(f"  HTTP {name:<23}{stats_ms(samples)}")
+        print(f"  {reference()}")
     finally:
         if backend == "postgresql" and not args.keep:
             drop_postgres_database(args.admin_url)
@@ -364,7 +413,8 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.reports",
-        description="Times the centre report over a KiTa year on SQLite and PostgreSQL (see the module docstring).",
+        description="Times the centre report over a KiTa year on SQLite and PostgreSQL "
+        "(see the module docstring).",
     )
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--groups", type=int, default=100, help="groups in the centre (default 100)")
@@ -372,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parents", type=int, default=10, help="parents per group (default 10)")
     parser.add_argument("--runs", type=int, default=5, help="timed repetitions after one warm-up (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data set")
-    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL URL to create the database from")
+    parser.add_argument(
+        "--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL URL to create the database from"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database afterwards")
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

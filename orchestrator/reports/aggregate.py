@@ -43,11 +43,15 @@ unless the request names another), compared exactly in integers (7 of 14 is 50 %
 parents whose data was erased. **Expected** for a session: parents whose window contains it,
 plus erased rows recorded for it. **Rate of a session** = headcount ÷ expected.
 
-**Erased parents.** Erasure clears ``Attendance.parent_id`` (or marks the parent ``erased_at``);
-the row stays. Such rows count in headcounts, participations and session rates, but they cannot
-be told apart, so they have no per-parent rate and are not in "families reached". The centre
-report adds ``erased_families_min``, a lower bound: per group, the largest number of erased
-parents who attended one session (they must be different people).
+**Anonymised and erased parents** (``orchestrator.privacy``). Retention anonymises a parent
+after their cycle: the parent row stays under a random label (``erased_at`` set) and their
+attendance rows keep ``parent_id``, so they still count as one distinct, nameless family with a
+rate of their own. Erasure on request also clears ``Attendance.parent_id``; those rows stay and
+count in headcounts, participations and session rates, but they cannot be told apart, so they
+have no per-parent rate and are not in "families reached", and the erased parent's enrolment no
+longer counts (else they would be expected twice: as a row and as a member). The centre report
+adds ``erased_families_min``, a lower bound: per group, the largest number of erased parents
+who attended one session (they must be different people).
 
 **Families reached**: distinct (identified) parents who attended at least one held session in
 the range; **families reached (≥ N)**: at least N sessions, N defaulting to 6.
@@ -85,7 +89,9 @@ __all__ = [
     "GroupInfo",
     "Mark",
     "MonthFigures",
+    "ParentCounts",
     "ParentLine",
+    "SessionCounts",
     "SessionFact",
     "SessionFigure",
     "StatInput",
@@ -96,6 +102,7 @@ __all__ = [
     "centre_figures",
     "figures_for_group",
     "group_figures",
+    "group_figures_from_counts",
     "is_held",
     "is_regular",
     "mean",
@@ -104,6 +111,7 @@ __all__ = [
     "rate",
     "session_fact",
     "suppress_line",
+    "window_of",
 ]
 
 ATTENDED: Final = frozenset({"present", "partial"})
@@ -140,11 +148,7 @@ class SessionFact(NamedTuple):
     day: dt.date  # local date of the start
     held: bool
     launched_by_id: int | None = None
-
-    @property
-    def minutes(self) -> int:
-        """Scheduled length in minutes."""
-        return int((self.ends_at - self.starts_at).total_seconds()) // 60
+    minutes: int = 0  # scheduled length; ``session_fact`` fills it in
 
     @property
     def month(self) -> dt.date:
@@ -171,6 +175,7 @@ def session_fact(
         day=starts_at.astimezone(zone).date(),
         held=is_held(status, ends_at, now),
         launched_by_id=launched_by_id,
+        minutes=int((ends_at - starts_at).total_seconds()) // 60,
     )
 
 
@@ -179,6 +184,9 @@ class EnrolmentFact(NamedTuple):
     group_id: int
     enrolled_on: dt.date  # local date of ``enrolled_at``
     left_at: dt.datetime | None = None
+    # The parent is anonymised or erased: the enrolment counts only while rows of held sessions
+    # carry their id (see "Anonymised and erased parents").
+    erased: bool = False
 
 
 class Mark(NamedTuple):
@@ -211,8 +219,18 @@ class Window:
 def participation_window(enrolment: EnrolmentFact | None, recorded: Iterable[SessionFact]) -> Window | None:
     """The window of one parent in one group; ``recorded``: held sessions with a RECORDED status."""
     recorded = list(recorded)
-    first = min((s.day for s in recorded), default=None)
-    last = max((s.starts_at for s in recorded), default=None)
+    return window_of(
+        enrolment,
+        min((s.day for s in recorded), default=None),
+        max((s.starts_at for s in recorded), default=None),
+    )
+
+
+def window_of(
+    enrolment: EnrolmentFact | None, first: dt.date | None, last: dt.datetime | None
+) -> Window | None:
+    """The window from an enrolment and the local day of the first / the start of the last held
+    session with a RECORDED status (None: there is none)."""
     if enrolment is None:
         if first is None:
             return None
@@ -313,8 +331,8 @@ def group_figures(
     """Matrix lines and per-session figures of one group.
 
     ``sessions`` are the group's sessions in the range (any status), ``enrolments`` the group's
-    enrolments of parents whose data was not erased, ``marks`` the parent attendance rows of those
-    sessions. Marks of other sessions are ignored.
+    enrolments, ``marks`` the parent attendance rows of those sessions. Marks of other sessions
+    are ignored.
     """
     ordered = sorted(sessions, key=lambda s: (s.starts_at, s.id))
     by_id = {s.id: s for s in ordered}
@@ -327,7 +345,9 @@ def group_figures(
             erased[mark.session_id].append(mark.status)
         else:
             identified[mark.parent_id][mark.session_id] = mark.status
-    enrolment_of = {e.parent_id: e for e in enrolments}
+    # An anonymised parent's enrolment counts while rows of held sessions still carry their id.
+    with_rows = {pid for pid, statuses in identified.items() if any(by_id[sid].held for sid in statuses)}
+    enrolment_of = {e.parent_id: e for e in enrolments if not e.erased or e.parent_id in with_rows}
 
     expected: Counter[int] = Counter()
     headcount: Counter[int] = Counter()
@@ -383,6 +403,84 @@ def group_figures(
                 headcount=headcount[s.id] + erased_attended,
                 expected=expected[s.id] + len(erased_rows),
                 erased_attended=erased_attended,
+            )
+        )
+    return GroupFigures(group_id=group_id, sessions=tuple(figures), lines=tuple(lines))
+
+
+class ParentCounts(NamedTuple):
+    """One parent's rows in one group's sessions of the range, counted in SQL (centre report)."""
+
+    group_id: int
+    parent_id: int
+    rows: int  # rows of any status in held sessions of the range
+    present: int
+    partial: int
+    excused: int
+    first_recorded: dt.date | None  # local day of the first held session present/partial/excused
+    last_recorded: dt.datetime | None  # start of the last such session
+
+
+class SessionCounts(NamedTuple):
+    """A session's parent rows, counted in SQL (centre report)."""
+
+    session_id: int
+    attended: int  # rows with a parent id, present or partial
+    erased_rows: int  # rows without a parent id (erased), any status
+    erased_attended: int
+
+
+def group_figures_from_counts(
+    group_id: int,
+    sessions: Iterable[SessionFact],
+    enrolments: Iterable[EnrolmentFact],
+    parents: Iterable[ParentCounts],
+    session_counts: Mapping[int, SessionCounts],
+) -> GroupFigures:
+    """``group_figures`` from counts instead of one mark per session and parent.
+
+    The centre report needs no matrix cells, so the database counts the rows per (group, parent)
+    and per session and only windows are evaluated here: a few thousand rows instead of one per
+    session and parent. The lines have no ``cells``; every count equals ``group_figures`` on the
+    same rows (a property test holds the two side by side).
+    """
+    ordered = sorted(sessions, key=lambda s: (s.starts_at, s.id))
+    held = [s for s in ordered if s.held]
+    counts_of = {c.parent_id: c for c in parents}
+    enrolment_of = {e.parent_id: e for e in enrolments if not e.erased or e.parent_id in counts_of}
+    expected: Counter[int] = Counter()
+    lines: list[ParentLine] = []
+    for parent_id in sorted(set(enrolment_of) | set(counts_of)):
+        c = counts_of.get(parent_id)
+        window = window_of(
+            enrolment_of.get(parent_id), c.first_recorded if c else None, c.last_recorded if c else None
+        )
+        if window is None:
+            continue
+        in_window = [s.id for s in held if window.contains(s)]
+        expected.update(in_window)
+        lines.append(
+            ParentLine(
+                parent_id=parent_id,
+                group_id=group_id,
+                cells=(),
+                held=len(in_window),
+                present=c.present if c else 0,
+                partial=c.partial if c else 0,
+                excused=c.excused if c else 0,
+                enrolled=parent_id in enrolment_of,
+            )
+        )
+    none = SessionCounts(0, 0, 0, 0)
+    figures = []
+    for s in ordered:
+        counts = session_counts.get(s.id, none) if s.held else none
+        figures.append(
+            SessionFigure(
+                session=s,
+                headcount=counts.attended + counts.erased_attended,
+                expected=expected[s.id] + counts.erased_rows,
+                erased_attended=counts.erased_attended,
             )
         )
     return GroupFigures(group_id=group_id, sessions=tuple(figures), lines=tuple(lines))
@@ -472,60 +570,119 @@ def _facilitator_minutes(
     return estimate, estimate
 
 
-def _figures(
-    parts: Sequence[tuple[GroupInfo, GroupFigures]],
-    facilitator_minutes: Mapping[int, int],
-    *,
-    threshold_percent: int,
-    min_sessions: int,
-) -> Figures:
-    attended_of: Counter[int] = Counter()
-    held_of: Counter[int] = Counter()
-    session_rates: list[float] = []
-    sessions_held = cancelled = minutes = participations = erased_participations = 0
-    erased_min = fac_minutes = fac_estimated = groups = 0
-    for info, fig in parts:
-        held = fig.held
-        if held:
-            groups += 1
-        sessions_held += len(held)
-        cancelled += sum(1 for f in fig.sessions if f.session.status == "cancelled")
-        for f in held:
-            minutes += f.session.minutes
-            participations += f.headcount
-            erased_participations += f.erased_attended
-            if (r := f.rate) is not None:
-                session_rates.append(r)
-            spent, estimated = _facilitator_minutes(f.session, info, facilitator_minutes)
-            fac_minutes += spent
-            fac_estimated += estimated
-        erased_min += max((f.erased_attended for f in held), default=0)
-        for line in fig.lines:
-            attended_of[line.parent_id] += line.attended
-            held_of[line.parent_id] += line.held
-    counted = [pid for pid, held in held_of.items() if held > 0]
+@dataclasses.dataclass(slots=True)
+class _MonthTally:
+    sessions: int = 0
+    minutes: int = 0
+    participations: int = 0
+    facilitator_minutes: int = 0
+    rates: list[float] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class _Tally:
+    """Additive partial figures of one group, merged for the centre: each held session is
+    visited once, however many lines of the report it counts in."""
+
+    groups: int = 0
+    sessions_held: int = 0
+    cancelled: int = 0
+    minutes: int = 0
+    participations: int = 0
+    erased_participations: int = 0
+    erased_min: int = 0
+    facilitator_minutes: int = 0
+    facilitator_estimated: int = 0
+    session_rates: list[float] = dataclasses.field(default_factory=list)
+    attended_of: Counter[int] = dataclasses.field(default_factory=Counter)
+    held_of: Counter[int] = dataclasses.field(default_factory=Counter)
+    months: dict[dt.date, _MonthTally] = dataclasses.field(default_factory=dict)
+
+    def add(self, other: _Tally) -> None:
+        for name in (
+            "groups",
+            "sessions_held",
+            "cancelled",
+            "minutes",
+            "participations",
+            "erased_participations",
+            "erased_min",
+            "facilitator_minutes",
+            "facilitator_estimated",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.session_rates += other.session_rates
+        self.attended_of.update(other.attended_of)
+        self.held_of.update(other.held_of)
+        for month, m in other.months.items():
+            mine = self.months.setdefault(month, _MonthTally())
+            mine.sessions += m.sessions
+            mine.minutes += m.minutes
+            mine.participations += m.participations
+            mine.facilitator_minutes += m.facilitator_minutes
+            mine.rates += m.rates
+
+
+def _tally(info: GroupInfo, fig: GroupFigures, facilitator_minutes: Mapping[int, int]) -> _Tally:
+    t = _Tally()
+    erased_max = 0
+    for f in fig.sessions:
+        s = f.session
+        if not s.held:
+            t.cancelled += s.status == "cancelled"
+            continue
+        spent, estimated = _facilitator_minutes(s, info, facilitator_minutes)
+        r = f.rate
+        t.sessions_held += 1
+        t.minutes += s.minutes
+        t.participations += f.headcount
+        t.erased_participations += f.erased_attended
+        t.facilitator_minutes += spent
+        t.facilitator_estimated += estimated
+        erased_max = max(erased_max, f.erased_attended)
+        m = t.months.get(s.month)
+        if m is None:
+            m = t.months[s.month] = _MonthTally()
+        m.sessions += 1
+        m.minutes += s.minutes
+        m.participations += f.headcount
+        m.facilitator_minutes += spent
+        if r is not None:
+            t.session_rates.append(r)
+            m.rates.append(r)
+    t.groups = 1 if t.sessions_held else 0
+    t.erased_min = erased_max
+    for line in fig.lines:
+        t.attended_of[line.parent_id] += line.attended
+        t.held_of[line.parent_id] += line.held
+    return t
+
+
+def _figures(t: _Tally, *, threshold_percent: int, min_sessions: int) -> Figures:
+    counted = [pid for pid, held in t.held_of.items() if held > 0]
+    attended_of, held_of = t.attended_of, t.held_of
     parent_rates = [attended_of[pid] / held_of[pid] for pid in counted]
     return Figures(
-        groups=groups,
-        sessions_held=sessions_held,
-        sessions_cancelled=cancelled,
-        minutes_delivered=minutes,
-        participations=participations,
-        erased_participations=erased_participations,
+        groups=t.groups,
+        sessions_held=t.sessions_held,
+        sessions_cancelled=t.cancelled,
+        minutes_delivered=t.minutes,
+        participations=t.participations,
+        erased_participations=t.erased_participations,
         parents=len(counted),
         families_reached=sum(1 for pid in counted if attended_of[pid] >= 1),
         families_reached_n=sum(1 for pid in counted if attended_of[pid] >= min_sessions),
-        erased_families_min=erased_min,
+        erased_families_min=t.erased_min,
         regular_parents=sum(
             1 for pid in counted if is_regular(attended_of[pid], held_of[pid], threshold_percent)
         ),
         mean_parent_rate=mean(parent_rates),
         median_parent_rate=median(parent_rates),
-        mean_session_rate=mean(session_rates),
-        median_session_rate=median(session_rates),
-        mean_headcount=participations / sessions_held if sessions_held else None,
-        facilitator_minutes=fac_minutes,
-        facilitator_minutes_estimated=fac_estimated,
+        mean_session_rate=mean(t.session_rates),
+        median_session_rate=median(t.session_rates),
+        mean_headcount=t.participations / t.sessions_held if t.sessions_held else None,
+        facilitator_minutes=t.facilitator_minutes,
+        facilitator_minutes_estimated=t.facilitator_estimated,
     )
 
 
@@ -538,45 +695,36 @@ def figures_for_group(
     min_sessions: int = 6,
 ) -> Figures:
     return _figures(
-        [(info, figures)], facilitator_minutes, threshold_percent=threshold_percent, min_sessions=min_sessions
+        _tally(info, figures, facilitator_minutes),
+        threshold_percent=threshold_percent,
+        min_sessions=min_sessions,
     )
 
 
-def _months(
-    parts: Sequence[tuple[GroupInfo, GroupFigures]], facilitator_minutes: Mapping[int, int]
-) -> tuple[MonthFigures, ...]:
-    sessions: Counter[dt.date] = Counter()
-    minutes: Counter[dt.date] = Counter()
-    participations: Counter[dt.date] = Counter()
-    fac: Counter[dt.date] = Counter()
-    rates: dict[dt.date, list[float]] = defaultdict(list)
+def _families_from_cells(figures: Iterable[GroupFigures]) -> dict[dt.date, int]:
     families: dict[dt.date, set[int]] = defaultdict(set)
-    for info, fig in parts:
-        for f in fig.held:
-            month = f.session.month
-            sessions[month] += 1
-            minutes[month] += f.session.minutes
-            participations[month] += f.headcount
-            fac[month] += _facilitator_minutes(f.session, info, facilitator_minutes)[0]
-            if (r := f.rate) is not None:
-                rates[month].append(r)
+    for fig in figures:
         months_of_column = [f.session.month for f in fig.sessions]
         for line in fig.lines:
             for month, cell in zip(months_of_column, line.cells, strict=True):
                 if cell in ATTENDED:
                     families[month].add(line.parent_id)
+    return {month: len(parents) for month, parents in families.items()}
+
+
+def _months(t: _Tally, families_by_month: Mapping[dt.date, int]) -> tuple[MonthFigures, ...]:
     return tuple(
         MonthFigures(
             month=month,
-            sessions_held=sessions[month],
-            minutes_delivered=minutes[month],
-            participations=participations[month],
-            families_reached=len(families[month]),
-            mean_session_rate=mean(rates[month]),
-            mean_headcount=participations[month] / sessions[month],
-            facilitator_minutes=fac[month],
+            sessions_held=m.sessions,
+            minutes_delivered=m.minutes,
+            participations=m.participations,
+            families_reached=families_by_month.get(month, 0),
+            mean_session_rate=mean(m.rates),
+            mean_headcount=m.participations / m.sessions,
+            facilitator_minutes=m.facilitator_minutes,
         )
-        for month in sorted(sessions)
+        for month, m in sorted(t.months.items())
     )
 
 
@@ -587,31 +735,30 @@ def centre_figures(
     *,
     threshold_percent: int,
     min_sessions: int,
+    families_by_month: Mapping[dt.date, int] | None = None,
 ) -> CentreFigures:
     """The centre report: the whole centre, each group, each month.
 
-    ``figures`` maps group ids to their ``group_figures``; ``facilitator_minutes`` maps session
-    ids to the minutes recorded in facilitator attendance rows. A parent in several groups is one
-    family, with their counts added over the groups.
+    ``figures`` maps group ids to their ``group_figures`` (or ``group_figures_from_counts``);
+    ``facilitator_minutes`` maps session ids to the minutes recorded in facilitator attendance
+    rows. A parent in several groups is one family, with their counts added over the groups.
+    Families per month (distinct parents who attended in that month) come from the matrix cells,
+    or from ``families_by_month`` (counted in SQL) when the figures have no cells.
     """
     parts = [(info, figures[info.id]) for info in groups if info.id in figures]
+    tallies = [(info, _tally(info, fig, facilitator_minutes)) for info, fig in parts]
+    total = _Tally()
+    for _, t in tallies:
+        total.add(t)
+    if families_by_month is None:
+        families_by_month = _families_from_cells(fig for _, fig in parts)
     return CentreFigures(
-        summary=_figures(
-            parts, facilitator_minutes, threshold_percent=threshold_percent, min_sessions=min_sessions
-        ),
+        summary=_figures(total, threshold_percent=threshold_percent, min_sessions=min_sessions),
         groups=tuple(
-            (
-                info,
-                _figures(
-                    [(info, fig)],
-                    facilitator_minutes,
-                    threshold_percent=threshold_percent,
-                    min_sessions=min_sessions,
-                ),
-            )
-            for info, fig in parts
+            (info, _figures(t, threshold_percent=threshold_percent, min_sessions=min_sessions))
+            for info, t in tallies
         ),
-        months=_months(parts, facilitator_minutes),
+        months=_months(total, families_by_month),
     )
 
 

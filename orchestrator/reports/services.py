@@ -75,9 +75,6 @@ MAX_RANGE_DAYS = 5 * 366
 
 _STATUS = func.coalesce(Attendance.override_status, Attendance.computed_status)
 _MINUTES = func.coalesce(Attendance.override_minutes, Attendance.computed_minutes)
-# A row whose parent was erased counts as anonymous, whether erasure cleared ``parent_id`` (the
-# documented way) or only marked the parent.
-_PARENT_KEY = case((Parent.erased_at.is_(None), Attendance.parent_id), else_=None)
 
 
 def kita_year(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -124,10 +121,24 @@ def _languages(value: Any) -> tuple[str, ...]:
 # --- Loading ----------------------------------------------------------------------------------
 
 
+def _rows(db: DbSession, statement: Any) -> Any:
+    """Rows of a Core SELECT on the session's connection.
+
+    Through the connection rather than ``Session.execute``: the statements name ORM attributes,
+    and the ORM would otherwise add its per-row result handling, which plain tuples do not need.
+    """
+    return db.connection().execute(statement)
+
+
+def _scalars(db: DbSession, statement: Any) -> Any:
+    return db.connection().execute(statement).scalars()
+
+
 def _sessions(
     db: DbSession, where: ColumnElement[bool], zone: ZoneInfo, now: dt.datetime
 ) -> list[SessionFact]:
-    rows = db.execute(
+    rows = _rows(
+        db,
         select(
             Session.id,
             Session.group_id,
@@ -137,7 +148,7 @@ def _sessions(
             Session.launched_by_id,
         )
         .where(where)
-        .order_by(Session.starts_at, Session.id)
+        .order_by(Session.starts_at, Session.id),
     )
     return [
         aggregate.session_fact(
@@ -157,40 +168,213 @@ def _sessions(
 def _enrolments(
     db: DbSession, where: ColumnElement[bool], zone: ZoneInfo
 ) -> list[tuple[EnrolmentFact, dt.datetime, str]]:
-    """Enrolments of parents not erased, with ``enrolled_at`` and the parent's display name."""
-    rows = db.execute(
+    """Enrolments with ``enrolled_at`` and the parent's display name (a random label once the
+    parent is anonymised)."""
+    rows = _rows(
+        db,
         select(
             Enrolment.parent_id,
             Enrolment.group_id,
             Enrolment.enrolled_at,
             Enrolment.left_at,
             Parent.display_name,
+            Parent.erased_at,
         )
         .join(Parent, Parent.id == Enrolment.parent_id)
-        .where(where, Parent.erased_at.is_(None))
+        .where(where),
     )
-    return [(EnrolmentFact(r[0], r[1], r[2].astimezone(zone).date(), r[3]), r[2], r[4]) for r in rows]
+    return [
+        (EnrolmentFact(r[0], r[1], r[2].astimezone(zone).date(), r[3], r[5] is not None), r[2], r[4])
+        for r in rows
+    ]
 
 
 def _marks(db: DbSession, where: ColumnElement[bool]) -> list[Mark]:
-    rows = db.execute(
-        select(Attendance.session_id, _PARENT_KEY, _STATUS)
+    rows = _rows(
+        db,
+        select(Attendance.session_id, Attendance.parent_id, _STATUS)
         .select_from(Attendance)
         .join(Session, Session.id == Attendance.session_id)
-        .outerjoin(Parent, Parent.id == Attendance.parent_id)
-        .where(Attendance.role == "parent", where)
+        .where(Attendance.role == "parent", where),
     )
     return [Mark._make(r) for r in rows]
 
 
 def _facilitator_minutes(db: DbSession, where: ColumnElement[bool]) -> dict[int, int]:
-    rows = db.execute(
+    rows = _rows(
+        db,
         select(Attendance.session_id, func.sum(_MINUTES))
         .join(Session, Session.id == Attendance.session_id)
         .where(Attendance.role == "facilitator", where)
-        .group_by(Attendance.session_id)
+        .group_by(Attendance.session_id),
     )
     return {r[0]: int(r[1] or 0) for r in rows}
+
+
+def _held(now: dt.datetime) -> ColumnElement[bool]:
+    """``aggregate.is_held`` in SQL."""
+    return and_(
+        Session.status != "cancelled",
+        or_(Session.status.in_(("live", "ended")), Session.ends_at <= now),
+    )
+
+
+def _count(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _parent_counts(
+    db: DbSession, where: ColumnElement[bool], zone: ZoneInfo, now: dt.datetime
+) -> list[aggregate.ParentCounts]:
+    """Per (group, parent): the rows ``aggregate.group_figures_from_counts`` needs.
+
+    Grouped by status as well, so that the database only counts (no CASE per row); the few
+    thousand groups are folded into one ``ParentCounts`` per parent here.
+    """
+    rows = _rows(
+        db,
+        select(
+            Session.group_id,
+            Attendance.parent_id,
+            _STATUS,
+            func.count(),
+            func.min(Session.starts_at),
+            func.max(Session.starts_at),
+        )
+        .join(Session, Session.id == Attendance.session_id)
+        .where(Attendance.role == "parent", Attendance.parent_id.is_not(None), _held(now), where)
+        .group_by(Session.group_id, Attendance.parent_id, _STATUS),
+    )
+    folded: dict[tuple[int, int], list[Any]] = {}
+    for group_id, parent_id, status, n, first, last in rows:
+        c = folded.get((group_id, parent_id))
+        if c is None:
+            c = folded[(group_id, parent_id)] = [0, 0, 0, 0, None, None]
+        c[0] += n
+        if status in RECORDED:
+            c[("present", "partial", "excused").index(status) + 1] += n
+            first, last = _utc(first), _utc(last)
+            c[4] = first if c[4] is None else min(c[4], first)
+            c[5] = last if c[5] is None else max(c[5], last)
+    return [
+        aggregate.ParentCounts(
+            group_id=group_id,
+            parent_id=parent_id,
+            rows=c[0],
+            present=c[1],
+            partial=c[2],
+            excused=c[3],
+            first_recorded=c[4].astimezone(zone).date() if c[4] is not None else None,
+            last_recorded=c[5],
+        )
+        for (group_id, parent_id), c in folded.items()
+    ]
+
+
+def _utc(value: Any) -> dt.datetime:
+    """An instant from MIN/MAX over a UTC column: SQLite may hand back the stored text."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _session_counts(
+    db: DbSession, where: ColumnElement[bool]
+) -> tuple[dict[int, aggregate.SessionCounts], dict[int, int]]:
+    """Per session: the parent counts, and the facilitator minutes (one pass over both roles)."""
+    parent = Attendance.role == "parent"
+    identified = and_(parent, Attendance.parent_id.is_not(None))
+    erased = and_(parent, Attendance.parent_id.is_(None))
+    attended = _STATUS.in_(sorted(ATTENDED))
+    rows = _rows(
+        db,
+        select(
+            Attendance.session_id,
+            _count(and_(identified, attended)),
+            _count(erased),
+            _count(and_(erased, attended)),
+            func.coalesce(func.sum(case((Attendance.role == "facilitator", _MINUTES), else_=0)), 0),
+        )
+        .join(Session, Session.id == Attendance.session_id)
+        .where(where)
+        .group_by(Attendance.session_id),
+    )
+    counts: dict[int, aggregate.SessionCounts] = {}
+    facilitator_minutes: dict[int, int] = {}
+    for session_id, attended_n, erased_n, erased_attended, minutes in rows:
+        counts[session_id] = aggregate.SessionCounts(
+            session_id, int(attended_n), int(erased_n), int(erased_attended)
+        )
+        if minutes:
+            facilitator_minutes[session_id] = int(minutes)
+    return counts, facilitator_minutes
+
+
+def _month_starts(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
+    months = []
+    month = date_from.replace(day=1)
+    while month <= date_to:
+        months.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _month_whens(
+    date_from: dt.date, date_to: dt.date, zones: Iterable[str], *, name_zone: bool = True
+) -> list[tuple[ColumnElement[bool], int | None]]:
+    """CASE branches giving a session's local month (``YYYYMM``) within ``[date_from, date_to]``.
+
+    A month in SQL without dialect functions or time-zone tables: the branches compare the start
+    with the UTC instants where the range and each month end, in order, so a row stops at its
+    first true branch after one comparison per month (NULL before the range, and after it by the
+    ELSE). ``name_zone``: each branch also names its zone (the query joins ``centres``); without
+    it the single zone given is the caller's.
+    """
+    whens: list[tuple[ColumnElement[bool], int | None]] = []
+    for name in sorted(set(zones)):
+        zone = ZoneInfo(name)
+
+        def branch(condition: ColumnElement[bool], value: int | None, name: str = name) -> None:
+            whens.append((and_(Centre.timezone == name, condition) if name_zone else condition, value))
+
+        branch(Session.starts_at < _day_start(date_from, zone), None)
+        for month in _month_starts(date_from, date_to):
+            following = (month + dt.timedelta(days=32)).replace(day=1)
+            end = _day_start(min(following, date_to + dt.timedelta(days=1)), zone)
+            branch(Session.starts_at < end, month.year * 100 + month.month)
+    return whens
+
+
+def _families_by_month(
+    db: DbSession,
+    where: ColumnElement[bool],
+    whens: list[tuple[ColumnElement[bool], int | None]],
+    now: dt.datetime,
+) -> dict[dt.date, int]:
+    """Distinct parents who attended a held session, per local month (``whens`` of one zone,
+    without ``name_zone``: this query does not join ``centres``)."""
+    if not whens:
+        return {}
+    attended = (
+        select(case(*whens, else_=None).label("month"), Attendance.parent_id.label("parent_id"))
+        .join(Session, Session.id == Attendance.session_id)
+        .where(
+            where,
+            _held(now),
+            Attendance.role == "parent",
+            Attendance.parent_id.is_not(None),
+            _STATUS.in_(sorted(ATTENDED)),
+        )
+        .subquery("attended")
+    )
+    rows = _rows(
+        db,
+        select(attended.c.month, func.count(func.distinct(attended.c.parent_id)))
+        .where(attended.c.month.is_not(None))
+        .group_by(attended.c.month),
+    )
+    return {dt.date(r[0] // 100, r[0] % 100, 1): int(r[1]) for r in rows}
 
 
 def _group_infos(db: DbSession, where: ColumnElement[bool]) -> list[GroupInfo]:
@@ -199,11 +383,12 @@ def _group_infos(db: DbSession, where: ColumnElement[bool]) -> list[GroupInfo]:
         .group_by(GroupFacilitator.group_id)
         .subquery("assigned")
     )
-    rows = db.execute(
+    rows = _rows(
+        db,
         select(Group.id, Group.name, Group.site_name, Group.languages, func.coalesce(assigned.c.n, 0))
         .outerjoin(assigned, assigned.c.group_id == Group.id)
         .where(where)
-        .order_by(Group.name, Group.id)
+        .order_by(Group.name, Group.id),
     )
     return [GroupInfo(r[0], r[1], r[2], _languages(r[3]), int(r[4])) for r in rows]
 
@@ -218,6 +403,7 @@ class MatrixParent:
     enrolled_at: dt.datetime | None
     left_at: dt.datetime | None
     line: ParentLine
+    anonymised: bool = False  # shown under a random label; no summary page of their own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,12 +429,13 @@ class GroupMatrix:
         return any(self.figures.erased_cells)
 
 
-def _parent_names(db: DbSession, ids: Iterable[int]) -> dict[int, str]:
+def _parent_names(db: DbSession, ids: Iterable[int]) -> dict[int, tuple[str, bool]]:
+    """Display name and whether anonymised, for parents known only from attendance rows."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = db.execute(select(Parent.id, Parent.display_name).where(Parent.id.in_(wanted)))
-    return {r[0]: r[1] for r in rows}
+    rows = _rows(db, select(Parent.id, Parent.display_name, Parent.erased_at).where(Parent.id.in_(wanted)))
+    return {r[0]: (r[1], r[2] is not None) for r in rows}
 
 
 def group_matrix(
@@ -261,7 +448,8 @@ def group_matrix(
 ) -> GroupMatrix:
     """Parents × sessions of one group over its cycle, with rates, headcounts and averages."""
     now = now or utcnow()
-    row = db.execute(
+    row = _rows(
+        db,
         select(
             Group.centre_id,
             Group.cycle_start,
@@ -270,7 +458,7 @@ def group_matrix(
             Centre.regular_threshold_percent,
         )
         .join(Centre, Centre.id == Group.centre_id)
-        .where(Group.id == group_id)
+        .where(Group.id == group_id),
     ).first()
     if row is None:
         raise NotFound("no such group")
@@ -292,17 +480,18 @@ def group_matrix(
         threshold_percent=threshold,
         min_sessions=DEFAULT_MIN_SESSIONS,
     )
-    enrolment_of = {e.parent_id: (enrolled_at, e.left_at, name) for e, enrolled_at, name in enrolments}
+    enrolment_of = {e.parent_id: (e, enrolled_at, name) for e, enrolled_at, name in enrolments}
     others = _parent_names(
         db, (line.parent_id for line in figures.lines if line.parent_id not in enrolment_of)
     )
     parents = []
     for line in figures.lines:
         if line.parent_id in enrolment_of:
-            enrolled_at, left_at, name = enrolment_of[line.parent_id]
+            e, enrolled_at, name = enrolment_of[line.parent_id]
+            parents.append(MatrixParent(line.parent_id, name, enrolled_at, e.left_at, line, e.erased))
         else:
-            enrolled_at, left_at, name = None, None, others.get(line.parent_id, "")
-        parents.append(MatrixParent(line.parent_id, name, enrolled_at, left_at, line))
+            name, anonymised = others.get(line.parent_id, ("", False))
+            parents.append(MatrixParent(line.parent_id, name, None, None, line, anonymised))
     parents.sort(key=lambda p: (p.display_name.casefold(), p.parent_id))
     return GroupMatrix(
         group=info,
@@ -359,7 +548,8 @@ def parent_summary(
     A facilitator sees only the groups they lead (and nothing if the parent is in none of them).
     """
     now = now or utcnow()
-    row = db.execute(
+    row = _rows(
+        db,
         select(
             Parent.centre_id,
             Parent.display_name,
@@ -368,9 +558,10 @@ def parent_summary(
             Centre.regular_threshold_percent,
         )
         .join(Centre, Centre.id == Parent.centre_id)
-        .where(Parent.id == parent_id)
+        .where(Parent.id == parent_id),
     ).first()
-    # An erased parent has no attendance of their own any more: there is nothing to summarise.
+    # An anonymised or erased parent is nobody staff can look up any more; the group matrix still
+    # counts them under their random label.
     if row is None or row[2] is not None:
         raise NotFound("no such parent")
     centre_id, display_name, _, timezone, default_threshold = row
@@ -382,18 +573,20 @@ def parent_summary(
 
     enrolled = {
         r[0]: (r[1], r[2])
-        for r in db.execute(
+        for r in _rows(
+            db,
             select(Enrolment.group_id, Enrolment.enrolled_at, Enrolment.left_at).where(
                 Enrolment.parent_id == parent_id
-            )
+            ),
         )
     }
     attended_groups = set(
-        db.scalars(
+        _scalars(
+            db,
             select(Session.group_id)
             .join(Attendance, Attendance.session_id == Session.id)
             .where(Attendance.parent_id == parent_id, Attendance.role == "parent")
-            .distinct()
+            .distinct(),
         )
     )
     group_ids = set(enrolled) | attended_groups
@@ -407,8 +600,8 @@ def parent_summary(
     infos = {g.id: g for g in _group_infos(db, Group.id.in_(sorted(group_ids)))}
     cycles = {
         r[0]: (r[1], r[2])
-        for r in db.execute(
-            select(Group.id, Group.cycle_start, Group.cycle_end).where(Group.id.in_(sorted(group_ids)))
+        for r in _rows(
+            db, select(Group.id, Group.cycle_start, Group.cycle_end).where(Group.id.in_(sorted(group_ids)))
         )
     }
     sessions_of: dict[int, list[SessionFact]] = defaultdict(list)
@@ -478,10 +671,11 @@ def centre_report(
     now = now or utcnow()
     _no_admin(actor)
     require_role(actor, "coordinator")
-    row = db.execute(
+    row = _rows(
+        db,
         select(Centre.name, Centre.slug, Centre.timezone, Centre.regular_threshold_percent).where(
             Centre.id == centre_id
-        )
+        ),
     ).first()
     if row is None or actor.centre_id != centre_id:
         raise NotFound("no such centre")
@@ -497,26 +691,20 @@ def centre_report(
     sessions_of: dict[int, list[SessionFact]] = defaultdict(list)
     for s in sessions:
         sessions_of[s.group_id].append(s)
-    # Absent rows change no figure of the centre report (a held session without a record counts
-    # the same), so only the rows that do are fetched.
-    marks = _marks(
-        db,
-        and_(
-            window,
-            or_(_STATUS.in_(sorted(RECORDED)), Attendance.parent_id.is_(None), Parent.erased_at.is_not(None)),
-        ),
-    )
-    facilitator_minutes = _facilitator_minutes(db, window)
-    enrolments = _enrolments(
-        db, Enrolment.group_id.in_(select(Group.id).where(Group.centre_id == centre_id)), zone
-    )
     enrolments_of: dict[int, list[EnrolmentFact]] = defaultdict(list)
-    for e, _, _ in enrolments:
+    for e, _, _ in _enrolments(
+        db, Enrolment.group_id.in_(select(Group.id).where(Group.centre_id == centre_id)), zone
+    ):
         enrolments_of[e.group_id].append(e)
-    marks_of: dict[int, list[Mark]] = defaultdict(list)
-    group_of_session = {s.id: s.group_id for s in sessions}
-    for m in marks:
-        marks_of[group_of_session[m.session_id]].append(m)
+    # A year is ~36,000 parent rows; the database counts them per (group, parent) and per session
+    # (a few thousand rows back), so only the enrolment windows are evaluated in Python.
+    parents_of: dict[int, list[aggregate.ParentCounts]] = defaultdict(list)
+    for c in _parent_counts(db, window, zone, now):
+        parents_of[c.group_id].append(c)
+    session_counts, facilitator_minutes = _session_counts(db, window)
+    families_by_month = _families_by_month(
+        db, window, _month_whens(date_from, date_to, [timezone], name_zone=False), now
+    )
 
     # Groups in the report: those with a session in the range, and those whose cycle overlaps it
     # (a group that held nothing in the range is still listed, with zeros).
@@ -531,8 +719,12 @@ def centre_report(
         ),
     )
     figures = {
-        info.id: aggregate.group_figures(
-            info.id, sessions_of.get(info.id, []), enrolments_of.get(info.id, []), marks_of.get(info.id, [])
+        info.id: aggregate.group_figures_from_counts(
+            info.id,
+            sessions_of.get(info.id, []),
+            enrolments_of.get(info.id, []),
+            parents_of.get(info.id, []),
+            session_counts,
         )
         for info in infos
     }
@@ -548,7 +740,12 @@ def centre_report(
         min_sessions=min_sessions,
         generated_at=now,
         figures=aggregate.centre_figures(
-            infos, figures, facilitator_minutes, threshold_percent=threshold, min_sessions=min_sessions
+            infos,
+            figures,
+            facilitator_minutes,
+            threshold_percent=threshold,
+            min_sessions=min_sessions,
+            families_by_month=families_by_month,
         ),
     )
 
@@ -625,15 +822,6 @@ class Statistics:
     threshold: int = aggregate.SUPPRESSION_THRESHOLD
 
 
-def _month_starts(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
-    months = []
-    month = date_from.replace(day=1)
-    while month <= date_to:
-        months.append(month)
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-    return months
-
-
 def statistics(
     db: DbSession,
     *,
@@ -647,40 +835,24 @@ def statistics(
 
     Counted in SQL: a session's month is its local month in its centre's time zone, computed by
     a CASE over the month boundaries of each time zone in use, so that the GROUP BY and COUNT
-    DISTINCT run in the database. Families are identified parents only (erased ones cannot be
-    told apart); participations include erased parents' rows.
+    DISTINCT run in the database. Families are the distinct parent ids of attended rows (rows
+    whose parent was erased cannot be told apart and are left out); participations include
+    every attended row.
     """
     now = now or utcnow()
     require_role(actor, "admin")
     berlin = ZoneInfo("Europe/Berlin")
     date_from, date_to = _check_range(date_from, date_to, now.astimezone(berlin).date())
 
-    zones = sorted(set(db.scalars(select(Centre.timezone).distinct())))
-    whens: list[tuple[ColumnElement[bool], int]] = []
-    lowest: dt.datetime | None = None
-    highest: dt.datetime | None = None
-    for name in zones:
-        zone = ZoneInfo(name)
-        for month in _month_starts(date_from, date_to):
-            following = (month + dt.timedelta(days=32)).replace(day=1)
-            start = _day_start(max(month, date_from), zone)
-            end = _day_start(min(following, date_to + dt.timedelta(days=1)), zone)
-            lowest = start if lowest is None else min(lowest, start)
-            highest = end if highest is None else max(highest, end)
-            whens.append(
-                (
-                    and_(Centre.timezone == name, Session.starts_at >= start, Session.starts_at < end),
-                    month.year * 100 + month.month,
-                )
-            )
-    if not whens or lowest is None or highest is None:
+    zones = list(_scalars(db, select(Centre.timezone).distinct()))
+    whens = _month_whens(date_from, date_to, zones)
+    if not whens:
         overall, tables = aggregate.build_statistics(aggregate.StatInput({}, {}, {}, {}, {}, 0, ()))
         return Statistics(date_from, date_to, overall, tables)
-
-    held = and_(
-        Session.status != "cancelled",
-        or_(Session.status.in_(("live", "ended")), Session.ends_at <= now),
-    )
+    # The index on sessions.starts_at narrows the scan before the CASE sorts sessions into months.
+    lowest = min(_day_start(date_from, ZoneInfo(z)) for z in zones)
+    highest = max(_day_start(date_to + dt.timedelta(days=1), ZoneInfo(z)) for z in zones)
+    held = _held(now)
     hs = (
         select(
             Session.id.label("session_id"),
@@ -697,27 +869,30 @@ def statistics(
     attended = and_(
         Attendance.session_id == hs.c.session_id, Attendance.role == "parent", _STATUS.in_(sorted(ATTENDED))
     )
-    identified = and_(Attendance.parent_id.is_not(None), Parent.erased_at.is_(None))
+    # Rows still carrying a parent id are one family each, anonymised by retention or not.
+    identified = Attendance.parent_id.is_not(None)
 
     def key(month: int) -> str:
         return f"{month // 100:04d}-{month % 100:02d}"
 
     sessions = {
         (r[0], key(r[1])): int(r[2])
-        for r in db.execute(
+        for r in _rows(
+            db,
             select(hs.c.group_id, hs.c.month, func.count())
             .where(in_month)
-            .group_by(hs.c.group_id, hs.c.month)
+            .group_by(hs.c.group_id, hs.c.month),
         )
     }
     participations = {
         (r[0], key(r[1])): int(r[2])
-        for r in db.execute(
+        for r in _rows(
+            db,
             select(hs.c.group_id, hs.c.month, func.count())
             .select_from(hs)
             .join(Attendance, attended)
             .where(in_month)
-            .group_by(hs.c.group_id, hs.c.month)
+            .group_by(hs.c.group_id, hs.c.month),
         )
     }
 
@@ -726,27 +901,27 @@ def statistics(
             select(*columns, func.count(func.distinct(Attendance.parent_id)))
             .select_from(hs)
             .join(Attendance, attended)
-            .join(Parent, Parent.id == Attendance.parent_id)
             .where(in_month, identified)
         )
 
-    by_month = {key(r[0]): int(r[1]) for r in db.execute(families(hs.c.month).group_by(hs.c.month))}
+    by_month = {key(r[0]): int(r[1]) for r in _rows(db, families(hs.c.month).group_by(hs.c.month))}
     by_municipality = {
-        r[0]: int(r[1]) for r in db.execute(families(hs.c.municipality).group_by(hs.c.municipality))
+        r[0]: int(r[1]) for r in _rows(db, families(hs.c.municipality).group_by(hs.c.municipality))
     }
-    total = int(db.execute(families()).scalar_one())
-    group_parents = db.execute(
+    total = int(_rows(db, families()).scalar_one())
+    group_parents = _rows(
+        db,
         select(hs.c.group_id, Attendance.parent_id)
         .select_from(hs)
         .join(Attendance, attended)
-        .join(Parent, Parent.id == Attendance.parent_id)
         .where(in_month, identified)
-        .distinct()
+        .distinct(),
     ).all()
     groups = {
         r[0]: (r[1], _languages(r[2]))
-        for r in db.execute(
-            select(Group.id, Centre.municipality, Group.languages).join(Centre, Centre.id == Group.centre_id)
+        for r in _rows(
+            db,
+            select(Group.id, Centre.municipality, Group.languages).join(Centre, Centre.id == Group.centre_id),
         )
     }
     overall, tables = aggregate.build_statistics(

@@ -402,7 +402,8 @@ def _line(line: ParentLine, threshold: int) -> dict[str, Any]:
 
 class MatrixParentOut(LineOut):
     id: int
-    display_name: str
+    display_name: str  # a random label once the parent is anonymised
+    anonymised: bool
     enrolled_at: dt.datetime | None
     left_at: dt.datetime | None
 
@@ -465,6 +466,7 @@ async def api_attendance_matrix(request: web.Request) -> web.Response:
             MatrixParentOut(
                 id=p.parent_id,
                 display_name=p.display_name,
+                anonymised=p.anonymised,
                 enrolled_at=p.enrolled_at,
                 left_at=p.left_at,
                 **_line(p.line, m.threshold),

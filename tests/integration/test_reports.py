@@ -77,14 +77,16 @@ def world(db) -> World:
         name: f.parent(db, a, display_name=name) for name in ("Ayşe", "Bela", "Cem", "Dana", "Erika", "Fatma")
     }
     p["Gül"] = f.parent(db, b, display_name="Gül")
+    p["Hanna"] = f.parent(db, b, display_name="Hanna")
     f.enrol(db, p["Ayşe"], g1, enrolled_at=at(9, 1))
     f.enrol(db, p["Bela"], g1, enrolled_at=at(9, 1))
     f.enrol(db, p["Cem"], g1, enrolled_at=at(9, 10), left_at=at(10, 10))
     f.enrol(db, p["Dana"], g1, enrolled_at=at(10, 1))
-    f.enrol(db, p["Erika"], g1, enrolled_at=at(9, 1))
+    erika = f.enrol(db, p["Erika"], g1, enrolled_at=at(9, 1))
     f.enrol(db, p["Ayşe"], g2, enrolled_at=at(10, 1))
     f.enrol(db, p["Fatma"], g2, enrolled_at=at(10, 1))
     f.enrol(db, p["Gül"], g3, enrolled_at=at(9, 1))
+    hanna = f.enrol(db, p["Hanna"], g3, enrolled_at=at(9, 1))
 
     row = f.attendance_row
     row(db, s["s1"], p["Ayşe"], status="present")
@@ -101,7 +103,7 @@ def world(db) -> World:
     row(db, s["s2"], p["Dana"], status="present")  # before the enrolment date: she was there
     row(db, s["s4"], p["Dana"], status="absent")
     row(db, s["s5"], p["Dana"], status="present")
-    row(db, s["s4"], p["Erika"], status="present")  # Erika's data is erased below
+    row(db, s["s4"], None, status="present")  # Erika's, erased below: the row lost her id
     row(db, s["s1"], None, status="present")  # rows whose parent_id was cleared by erasure
     row(db, s["s2"], None, status="present")
     row(db, s["s5"], None, status="absent")
@@ -110,12 +112,17 @@ def world(db) -> World:
     row(db, s["t1"], p["Fatma"], status="absent")
     row(db, s["t2"], p["Fatma"], status="partial")
     row(db, s["u1"], p["Gül"], status="present")
+    row(db, s["u1"], p["Hanna"], status="present")
     # Facilitator rows: s1 recorded, s2 corrected, s5 a row without minutes, s4 none at all.
     row(db, s["s1"], staff=facilitator, status="present", minutes=85)
     row(db, s["s2"], staff=facilitator, status="partial", minutes=30, override_minutes=90)
     row(db, s["s5"], staff=facilitator, status="absent", minutes=0)
-    p["Erika"].erased_at = at(11, 20)
-    p["Erika"].display_name = "erased"
+    # Erika asked for erasure (orchestrator.privacy: rows anonymised, enrolment ended); Hanna's
+    # cycle is over and retention anonymised her (random label, rows keep her id).
+    for name, enrolment, label in (("Erika", erika, "anon-e1e1e1e1"), ("Hanna", hanna, "anon-4a4a4a4a")):
+        p[name].erased_at = at(11, 20)
+        p[name].display_name = label
+        enrolment.left_at = at(11, 20)
     db.flush()
 
     tokens = {
@@ -226,8 +233,7 @@ async def test_group_matrix_page(client, world):
     assert 'role="img"' in html
     assert "<title id=" in html
     assert "How the figures are counted" in html
-    assert "Erika" not in html
-    assert "erased</a>" not in html
+    assert "anon-e1e1e1e1" not in html  # erased: only her anonymous rows count
     printable = await client.get(f"/groups/{world.g1.id}/attendance?view=print")
     assert 'class="report printable"' in await printable.text()
 
@@ -452,7 +458,8 @@ async def test_statistics_suppressed_and_anonymous(client, world):
     text = await resp.text()
     st = await resp.json()
     assert st["suppression_threshold"] == 5
-    assert st["overall"] == {"key": "", "sessions_held": 7, "participations": 15, "families_reached": 6}
+    # Families: Ayşe, Bela, Cem, Dana, Fatma, Gül and the anonymised Hanna (not the erased Erika).
+    assert st["overall"] == {"key": "", "sessions_held": 7, "participations": 16, "families_reached": 7}
     tables = {t["dimension"]: {r["key"]: r for r in t["rows"]} for t in st["tables"]}
 
     def values(row):
@@ -461,7 +468,7 @@ async def test_statistics_suppressed_and_anonymous(client, world):
     assert {k: values(r) for k, r in tables["language"].items()} == {
         "ar": (None, None, None),
         "ru": (None, None, None),
-        "tr": (5, 12, 5),
+        "tr": (5, 13, 6),
     }
     assert {k: values(r) for k, r in tables["municipality"].items()} == {
         "Bonn": (None, None, None),
@@ -469,10 +476,10 @@ async def test_statistics_suppressed_and_anonymous(client, world):
     }
     assert {k: values(r) for k, r in tables["month"].items()} == {
         "2026-09": (None, None, None),
-        "2026-10": (None, 7, 5),
+        "2026-10": (None, 8, 6),
         "2026-11": (None, None, None),
     }
-    names = [name for name in world.parents if name != "Erika"] + [
+    names = [name for name in world.parents if name not in ("Erika", "Hanna")] + [
         "Gruppe",
         "KI Köln",
         "KI Bonn",
@@ -507,3 +514,34 @@ async def test_pages_and_exports_render_in_german(client, world):
     assert len(rows) > 10
     xlsx_de = await client.get(f"/api/v1/centres/{world.centre.id}/report?format=xlsx&lang=de")
     assert len(load_workbook(io.BytesIO(await xlsx_de.read())).sheetnames) == 3
+
+
+async def test_anonymised_parent_still_counts_under_a_label(client, world):
+    m = await get_json(
+        client, f"/api/v1/groups/{world.g3.id}/attendance-matrix", bearer(world, world.other_coordinator)
+    )
+    parents = {x["display_name"]: x for x in m["parents"]}
+    assert set(parents) == {"Gül", "anon-4a4a4a4a"}
+    assert parents["anon-4a4a4a4a"]["anonymised"] is True
+    assert (parents["anon-4a4a4a4a"]["attended"], parents["anon-4a4a4a4a"]["held"]) == (1, 1)
+    assert m["summary"]["families_reached"] == 2
+    # No summary page of an anonymised parent, and no link to one from the matrix.
+    resp = await client.get(
+        f"/api/v1/parents/{world.parents['Hanna'].id}/attendance-summary",
+        headers=bearer(world, world.other_coordinator),
+    )
+    assert resp.status == 404
+    await login(client, world.other_coordinator.email)
+    html = await (await client.get(f"/groups/{world.g3.id}/attendance")).text()
+    assert "anon-4a4a4a4a" in html
+    assert f"/parents/{world.parents['Hanna'].id}/attendance" not in html
+
+
+async def test_centre_report_agrees_with_the_matrices(client, world):
+    """The centre report counts in SQL, the matrix counts cells: per group they must agree."""
+    headers = bearer(world, world.coordinator)
+    report = await get_json(client, f"/api/v1/centres/{world.centre.id}/report", headers)
+    by_group = {g["group"]["id"]: g["figures"] for g in report["groups"]}
+    for group in (world.g1, world.g2):
+        matrix = await get_json(client, f"/api/v1/groups/{group.id}/attendance-matrix", headers)
+        assert by_group[group.id] == matrix["summary"], group.name

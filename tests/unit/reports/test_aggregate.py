@@ -210,6 +210,20 @@ def test_erased_rows_count_in_headcount_but_have_no_rate():
     assert figures.mean_session_rate == 0.75
 
 
+def test_anonymised_parent_counts_and_erased_parent_does_not_count_twice():
+    sessions = [session(1, day(9, 8)), session(2, day(9, 15))]
+    enrolments = [
+        # Retention anonymised parent 1: their rows keep the id, so they are one family.
+        EnrolmentFact(1, 1, dt.date(2026, 9, 1), day(11, 20), erased=True),
+        # Erasure cleared parent 2's rows: the enrolment must not make them expected as well.
+        EnrolmentFact(2, 1, dt.date(2026, 9, 1), day(11, 20), erased=True),
+    ]
+    marks = [Mark(1, 1, "present"), Mark(2, 1, "absent"), Mark(1, None, "present"), Mark(2, None, "present")]
+    fig = agg.group_figures(1, sessions, enrolments, marks)
+    assert [(line.parent_id, line.attended, line.held) for line in fig.lines] == [(1, 1, 2)]
+    assert [(f.headcount, f.expected) for f in fig.sessions] == [(2, 2), (1, 2)]
+
+
 # --- centre figures ---------------------------------------------------------------------------
 
 
