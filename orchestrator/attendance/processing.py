@@ -545,9 +545,16 @@ def _plan(
 
     computed: dict[int, SessionAttendance | None] = {}
     failed: dict[int, BaseException] = {}
+    frozen: set[int] = set()
     for session, _group, centre in loaded:
         if session.status == "cancelled":
             computed[session.id] = None
+            continue
+        if _events_may_be_purged(session, centre, now):
+            # Raw events are deleted after the centre's retention period; a straggler arriving
+            # later must not recompute the session from what is left of them.
+            _LOGGER.warning("session %s is past raw-event retention; its attendance is kept", session.id)
+            frozen.add(session.id)
             continue
         try:
             computed[session.id] = compute_attendance(
@@ -579,7 +586,7 @@ def _plan(
 
     plans = []
     for session, group, _ in loaded:
-        if session.id in failed:
+        if session.id in failed or session.id in frozen:
             continue
         result = computed[session.id]
         if result is None:
@@ -594,6 +601,13 @@ def _plan(
             _Plan(session.id, result, _interval_rows(session.id, result.presence, people), inserts, updates)
         )
     return plans, failed
+
+
+def _events_may_be_purged(session: Session, centre: Centre, now: dt.datetime) -> bool:
+    """Whether retention may have deleted some of the session's raw events already."""
+    if session.finalised_at is None:
+        return False
+    return now - session.finalised_at > dt.timedelta(days=centre.raw_event_retention_days)
 
 
 def _interval_rows(
@@ -731,8 +745,9 @@ def recompute_session(
     """Recomputes one session from all its events; replaces intervals and computed columns.
 
     Lock the session first (``lock_sessions``) when other workers may run. Cancelled sessions keep
-    their events but get no attendance. Returns the computation (``None`` if cancelled or
-    missing); errors propagate.
+    their events but get no attendance; sessions finalised longer ago than the centre's raw-event
+    retention are left as they are (their events may be gone). Returns the computation (``None``
+    in those cases, or if the session is missing); errors propagate.
     """
     plans, failed = _plan(db, [session_id], now=now, finalise_grace=finalise_grace)
     if failed:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from orchestrator.accounts import services as accounts
@@ -468,3 +469,27 @@ async def test_finalise_due_sessions_closes_every_session_past_its_grace(client,
     reader = token(db, coordinator_of(db, world).id, "read")
     assert (await people(client, world, reader))["Ayşe"]["minutes"] == 59
     assert finalise_due_sessions() == 0  # nothing left to do: idempotent
+
+
+async def test_a_straggler_after_raw_event_retention_leaves_the_attendance_alone(
+    client, db, world, db_factory
+):
+    from orchestrator.models import Centre, ConferenceEvent, Group
+    from workers.tasks import finalise_session
+
+    await post(client, world, event_sync_session())
+    process()
+    finalise_session(world.session_id)
+    with db_factory() as change:
+        session = change.get(Session, world.session_id)
+        session.finalised_at = utcnow() - dt.timedelta(days=31)
+        change.get(Centre, change.get(Group, session.group_id).centre_id).raw_event_retention_days = 30
+        # Retention has deleted the raw events.
+        change.execute(sa_delete(ConferenceEvent))
+        change.commit()
+    # A sender delivers one very late event of that session.
+    await post(client, world, [EventSync().joined(AYSE, "late@meet.example.org/1", "05:10:00")])
+    assert process()["claimed"] == 1
+    reader = token(db, coordinator_of(db, world).id, "read")
+    after = await people(client, world, reader)
+    assert (after["Ayşe"]["minutes"], after["Maria"]["minutes"], after["Leyla"]["minutes"]) == (59, 20, 60)
