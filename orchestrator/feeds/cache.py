@@ -51,7 +51,7 @@ def successor(previous: Representation | None, new: Representation, now: dt.date
     if new.last_modified > previous.last_modified:
         return new
     moved = max(previous.last_modified + ONE_SECOND, now.astimezone(dt.UTC).replace(microsecond=0))
-    return dataclasses.replace(new, last_modified=moved)
+    return new.dated(moved)
 
 
 class FeedCache:

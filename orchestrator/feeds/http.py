@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import gzip
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Final
@@ -53,6 +54,8 @@ class Representation:
     last_modified: dt.datetime
     filename: str
     disposition: str = "inline"
+    last_modified_http: str = ""
+    """``last_modified`` as an HTTP date, formatted once (`dated` keeps the two in step)."""
 
     @property
     def size(self) -> int:
@@ -61,6 +64,11 @@ class Representation:
     @property
     def tags(self) -> frozenset[str]:
         return frozenset((self.etag, self.gzip_etag))
+
+    def dated(self, last_modified: dt.datetime) -> Representation:
+        """The same bytes with another Last-Modified."""
+        moment = last_modified.astimezone(dt.UTC).replace(microsecond=0)
+        return dataclasses.replace(self, last_modified=moment, last_modified_http=http_date(moment))
 
 
 def make_representation(
@@ -74,14 +82,18 @@ def make_representation(
         etag=etag,
         # A strong tag must differ between encodings of the same resource (RFC 9110 8.8.3).
         gzip_etag=etag[:-1] + '-gzip"',
-        last_modified=last_modified.astimezone(dt.UTC).replace(microsecond=0),
+        last_modified=last_modified,
         filename=filename,
         disposition=disposition,
-    )
+    ).dated(last_modified)
 
 
+@functools.lru_cache(maxsize=256)
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip (explicitly or through ``*``), honouring q=0."""
+    """Whether ``Accept-Encoding`` allows gzip (explicitly or through ``*``), honouring q=0.
+
+    Cached: clients send the same few header values over and over.
+    """
     if not accept_encoding:
         return False
     gzip_q: float | None = None
@@ -143,7 +155,7 @@ def respond(request: web.Request, representation: Representation, *, max_age: in
     use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
     headers = {
         "ETag": representation.gzip_etag if use_gzip else representation.etag,
-        "Last-Modified": http_date(representation.last_modified),
+        "Last-Modified": representation.last_modified_http,
         "Cache-Control": f"private, max-age={max_age}",
         "Vary": "Accept-Encoding",
         # The address carries a secret: keep it out of Referer headers of links followed from here.

@@ -2,16 +2,23 @@
 
 Calendar clients poll feeds all day, and almost every poll finds nothing changed. One SQL
 statement answers both halves of the question from indexed lookups: the secret's row and its
-owner, and per group in the feed's scope the numbers that every visible change moves
-(``Group.schedule_version`` and ``updated_at``; per group the count, latest ``updated_at`` and
-sum of ``sequence`` of its sessions and of its series; for parents their enrolment dates). The
-tuple of those values is the feed's *data version*; equal versions mean equal feed bytes.
+owner, and for every group in the feed's scope the group's ``schedule_version`` and
+``updated_at`` (plus, for a parent, the enrolment's dates). The tuple of those values, with the
+owner's language and a coordinator's choice of groups, is the feed's *data version*: equal
+versions mean equal feed bytes.
 
-The statement runs on a connection of its own, straight on the driver (aiosqlite or asyncpg)
+That rests on one rule the other areas keep: **every change a calendar shows bumps the group's
+``schedule_version``** (and ``updated_at``). Scheduling does it in ``_schedule_changed`` for
+every series and session change, the groups area when a group's name or KiTa changes.
+Enrolments and the owner's language are read directly. Counting the sessions themselves on every
+poll was measured too and tripled the statement's cost (three correlated aggregates per group);
+the contract makes it unnecessary.
+
+The statement runs on a connection of its own, straight on the driver (sqlite3 or asyncpg)
 and outside any transaction: measured on the development machine, an SQLAlchemy ``AsyncSession``
 round trip on SQLite costs 0.5-2.5 ms (``BEGIN IMMEDIATE``, pool checkout and reset, several
-thread hops), one aiosqlite ``execute_fetchall`` about 0.1 ms, which is what a feed answered
-with 304 can afford. Everything that writes, and rendering on a version change, still goes
+thread hops), the statement itself on sqlite3 tens of microseconds, which is what a feed
+answered with 304 can afford. Everything that writes, and rendering on a version change, still goes
 through the service's engine and use cases.
 
 An unknown secret and a revoked one run the same statement and end in the same ``None``.
@@ -23,6 +30,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -30,53 +38,42 @@ from sqlalchemy.engine import make_url
 
 __all__ = ["FeedReader", "Probe", "interpret", "make_reader"]
 
-FEED_KINDS = ("parent", "facilitator", "coordinator")
-
+# One branch per kind of owner, each starting from the secret's unique index; a secret of any
+# other kind (an admin's, a personal link's) matches no branch and yields no row.
 _SQL = """
-WITH sec AS (
-    SELECT id, revoked_at, created_at, parent_id, staff_user_id, group_ids
-    FROM access_secrets
-    WHERE secret_hash = :h AND purpose = 'feed'
-),
-own AS (
-    SELECT e.group_id AS gid, e.enrolled_at AS joined, e.left_at AS left_at
-    FROM enrolments e JOIN sec ON e.parent_id = sec.parent_id
-    UNION ALL
-    SELECT f.group_id, NULL, NULL
-    FROM sec
-    JOIN staff_users fu ON fu.id = sec.staff_user_id AND fu.role = 'facilitator'
-    JOIN group_facilitators f ON f.staff_user_id = fu.id
-    UNION ALL
-    SELECT g.id, NULL, NULL
-    FROM sec
-    JOIN staff_users cu ON cu.id = sec.staff_user_id AND cu.role = 'coordinator'
-    JOIN groups g ON g.centre_id = cu.centre_id
-)
-SELECT
-    sec.id, sec.revoked_at, sec.created_at, sec.parent_id, sec.staff_user_id, sec.group_ids,
-    p.language, p.erased_at, u.language, u.active, u.role, u.centre_id,
-    own.gid, own.joined, own.left_at, g.schedule_version, g.updated_at, g.archived,
-    (SELECT COUNT(*) FROM sessions x WHERE x.group_id = own.gid),
-    (SELECT MAX(x.updated_at) FROM sessions x WHERE x.group_id = own.gid),
-    (SELECT SUM(x.sequence) FROM sessions x WHERE x.group_id = own.gid),
-    (SELECT COUNT(*) FROM series r WHERE r.group_id = own.gid),
-    (SELECT MAX(r.updated_at) FROM series r WHERE r.group_id = own.gid),
-    (SELECT SUM(r.sequence) FROM series r WHERE r.group_id = own.gid)
-FROM sec
-LEFT JOIN parents p ON p.id = sec.parent_id
-LEFT JOIN staff_users u ON u.id = sec.staff_user_id
-LEFT JOIN own ON 1 = 1
-LEFT JOIN groups g ON g.id = own.gid
-ORDER BY own.gid
+SELECT s.id, s.revoked_at, s.created_at, s.parent_id, s.staff_user_id, s.group_ids,
+       p.language, p.erased_at, NULL, 'parent',
+       g.id, g.schedule_version, g.updated_at, g.archived, e.enrolled_at, e.left_at
+FROM access_secrets s
+JOIN parents p ON p.id = s.parent_id
+LEFT JOIN enrolments e ON e.parent_id = p.id
+LEFT JOIN groups g ON g.id = e.group_id
+WHERE s.secret_hash = :h AND s.purpose = 'feed'
+UNION ALL
+SELECT s.id, s.revoked_at, s.created_at, s.parent_id, s.staff_user_id, s.group_ids,
+       u.language, NULL, u.active, u.role,
+       g.id, g.schedule_version, g.updated_at, g.archived, NULL, NULL
+FROM access_secrets s
+JOIN staff_users u ON u.id = s.staff_user_id AND u.role = 'facilitator'
+LEFT JOIN group_facilitators f ON f.staff_user_id = u.id
+LEFT JOIN groups g ON g.id = f.group_id
+WHERE s.secret_hash = :h AND s.purpose = 'feed'
+UNION ALL
+SELECT s.id, s.revoked_at, s.created_at, s.parent_id, s.staff_user_id, s.group_ids,
+       u.language, NULL, u.active, u.role,
+       g.id, g.schedule_version, g.updated_at, g.archived, NULL, NULL
+FROM access_secrets s
+JOIN staff_users u ON u.id = s.staff_user_id AND u.role = 'coordinator'
+LEFT JOIN groups g ON g.centre_id = u.centre_id
+WHERE s.secret_hash = :h AND s.purpose = 'feed'
 """
 
 # Column positions in a result row.
 _ID, _REVOKED, _CREATED, _PARENT, _STAFF, _CHOSEN = range(6)
-_P_LANG, _P_ERASED, _U_LANG, _U_ACTIVE, _U_ROLE, _U_CENTRE = range(6, 12)
-_GID, _JOINED, _LEFT, _G_VERSION, _G_UPDATED, _G_ARCHIVED = range(12, 18)
-_S_COUNT, _S_UPDATED, _S_SEQ, _R_COUNT, _R_UPDATED, _R_SEQ = range(18, 24)
-_GROUP_COLUMNS = slice(_GID, _R_SEQ + 1)
-_STAMPS = (_CREATED, _JOINED, _LEFT, _G_UPDATED, _S_UPDATED, _R_UPDATED)
+_LANG, _ERASED, _ACTIVE, _KIND = range(6, 10)
+_GID, _G_VERSION, _G_UPDATED, _G_ARCHIVED, _JOINED, _LEFT = range(10, 16)
+_GROUP_COLUMNS = slice(_GID, _LEFT + 1)
+_STAMPS = (_G_UPDATED, _JOINED, _LEFT)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,17 +91,12 @@ class Probe:
     """The latest change the rows record (aware UTC)."""
 
 
-def _instant(value: object) -> dt.datetime | None:
-    # asyncpg returns naive datetimes (UTC by our convention), sqlite3 the ISO text SQLAlchemy
-    # stored ("2026-12-01 08:00:00.000000").
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, str):
-        moment = dt.datetime.fromisoformat(value)
-    else:
-        return None
+def _instant(value: object) -> dt.datetime:
+    # asyncpg returns naive datetimes (UTC by our convention), sqlite3 the text SQLAlchemy stored
+    # ("2026-12-01 08:00:00.000000").
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(moment, dt.datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
@@ -116,32 +108,38 @@ def _chosen_groups(value: object) -> tuple[int, ...]:
     return tuple(sorted({int(v) for v in value if isinstance(v, int | str) and str(v).isdigit()}))
 
 
+def _first(values: tuple[Any, ...]) -> Any:
+    return values[0]
+
+
 def interpret(rows: Sequence[Sequence[Any]]) -> Probe | None:
     """The probe result, or None for an unknown, revoked or orphaned secret (indistinguishable)."""
     if not rows:
         return None
     head = rows[0]
-    if head[_REVOKED] is not None:
+    if head[_REVOKED] is not None or head[_ERASED] is not None:
         return None
-    if head[_PARENT] is not None:
-        if head[_P_LANG] is None or head[_P_ERASED] is not None:
-            return None
-        kind, owner_id, language = "parent", int(head[_PARENT]), str(head[_P_LANG])
+    kind = str(head[_KIND])
+    if kind == "parent":
+        owner_id = int(head[_PARENT])
+    elif head[_ACTIVE]:
+        owner_id = int(head[_STAFF])
     else:
-        role = head[_U_ROLE]
-        if role not in ("facilitator", "coordinator") or not head[_U_ACTIVE]:
-            return None
-        kind, owner_id, language = str(role), int(head[_STAFF]), str(head[_U_LANG])
-    groups = tuple(tuple(row[_GROUP_COLUMNS]) for row in rows if row[_GID] is not None)
-    stamps = [stamp for row in rows for index in _STAMPS if (stamp := _instant(row[index])) is not None]
+        return None
+    # Sorted: the order of UNION ALL rows is not defined, the version must not depend on it.
+    groups = tuple(sorted((tuple(row[_GROUP_COLUMNS]) for row in rows if row[_GID] is not None), key=_first))
+    # All stamps of one backend have one type and, on SQLite, one fixed-width text form, so the
+    # latest is found before parsing (parsing every value cost more than the rest of this).
+    stamps = [row[index] for row in rows for index in _STAMPS if row[index] is not None]
+    stamps.append(head[_CREATED])
     chosen = _chosen_groups(head[_CHOSEN]) if kind == "coordinator" else ()
     return Probe(
         secret_id=int(head[_ID]),
         kind=kind,
         owner_id=owner_id,
-        language=language,
-        version=(kind, language, chosen, groups),
-        last_modified=max(stamps),
+        language=str(head[_LANG]),
+        version=(kind, head[_LANG], chosen, groups),
+        last_modified=_instant(max(stamps)),
     )
 
 
@@ -153,39 +151,60 @@ class FeedReader(Protocol):
     async def close(self) -> None: ...
 
 
-class _SQLiteReader:
-    """One aiosqlite connection, read-only and in autocommit mode.
+class _Interpreter:
+    """`interpret`, remembered for the last few thousand distinct results.
 
-    In WAL mode a reader never blocks the service's writer and sees every committed write at
-    its next statement. aiosqlite runs the connection's statements one after the other on its
-    own thread, so concurrent requests simply queue there.
+    A polled feed returns the same rows every time; looking them up costs a tuple hash, reading
+    them again (timestamps, JSON, sorting) several times that.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._seen: dict[tuple[tuple[Any, ...], ...], Probe | None] = {}
+
+    def __call__(self, rows: Sequence[Sequence[Any]]) -> Probe | None:
+        key = tuple(tuple(row) for row in rows)
+        try:
+            return self._seen[key]
+        except KeyError:
+            pass
+        if len(self._seen) >= self._size:
+            self._seen.clear()
+        probe = self._seen[key] = interpret(rows)
+        return probe
+
+
+class _SQLiteReader:
+    """One sqlite3 connection, read-only and in autocommit mode, queried on the event loop.
+
+    Deliberately synchronous: the statement reads a few index pages of a local file and returns
+    in tens of microseconds, less than handing it to a thread and back costs (aiosqlite, or
+    ``asyncio.to_thread``: measured at 5-8 times the query itself on the development machine,
+    worse when both cores are busy). In WAL mode a reader never waits for the service's writer,
+    so the call does not block on a lock either; ``busy_timeout`` only caps the rare wait during
+    WAL recovery.
     """
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._connection: Any = None
-        self._lock = asyncio.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._interpret = _Interpreter()
 
-    async def _connect(self) -> Any:
-        import aiosqlite
-
-        async with self._lock:
-            if self._connection is None:
-                connection = await aiosqlite.connect(self._path, isolation_level=None)
-                await connection.execute("PRAGMA busy_timeout=10000")
-                # Belt and braces: this connection must never write.
-                await connection.execute("PRAGMA query_only=ON")
-                self._connection = connection
-        return self._connection
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout=250")
+        # Belt and braces: this connection must never write.
+        connection.execute("PRAGMA query_only=ON")
+        self._connection = connection
+        return connection
 
     async def probe(self, secret_hash: str) -> Probe | None:
-        connection = self._connection or await self._connect()
-        rows = await connection.execute_fetchall(_SQL, {"h": secret_hash})
-        return interpret(list(rows))
+        connection = self._connection or self._connect()
+        return self._interpret(connection.execute(_SQL, {"h": secret_hash}).fetchall())
 
     async def close(self) -> None:
         if self._connection is not None:
-            await self._connection.close()
+            self._connection.close()
             self._connection = None
 
 
@@ -202,6 +221,7 @@ class _PostgresReader:
         self._pool: Any = None
         self._lock = asyncio.Lock()
         self._sql = _SQL.replace(":h", "$1")
+        self._interpret = _Interpreter()
 
     async def _connect(self) -> Any:
         import asyncpg
@@ -220,7 +240,7 @@ class _PostgresReader:
     async def probe(self, secret_hash: str) -> Probe | None:
         pool = self._pool or await self._connect()
         rows = await pool.fetch(self._sql, secret_hash)
-        return interpret(rows)
+        return self._interpret(rows)
 
     async def close(self) -> None:
         if self._pool is not None:

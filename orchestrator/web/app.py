@@ -104,6 +104,7 @@ ROUTE_MODULES = (
     "orchestrator.reports.views",
     "orchestrator.conference.views",
     "orchestrator.portal.views",
+    "orchestrator.feeds.views",
 )
 
 
