@@ -474,3 +474,43 @@ async def test_coordinator_sees_every_group_of_the_centre_today(client, db, worl
     assert f"/facilitator/sessions/{world.other_session.id}/start" in text
     assert f"/facilitator/sessions/{foreign_session.id}" not in text
     assert 'href="/facilitator"' in text  # the navigation leads coordinators here too
+
+
+async def test_jaas_deployment_gets_a_jaas_token_and_url(client, db, world):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    app_id = "vpaas-magic-cookie-0123456789abcdef0123456789abcdef"
+    jaas = factories.deployment(
+        db,
+        world.centre,
+        kind="jaas",
+        domain="8x8.vc",
+        base_url="https://8x8.vc",
+        app_id=app_id,
+        algorithm="RS256",
+        key_id="rucksack-key-1",
+        signing_secret=pem,
+    )
+    group = db.get(m.Group, world.group.id)
+    group.deployment_id = jaas.id
+    db.commit()
+    resp = await start_as(client, world.facilitator, world.session.id)
+    assert resp.status == 303
+    location = resp.headers["Location"]
+    assert location.startswith(f"https://8x8.vc/{app_id}/{world.session.room_name}#jwt=")
+    token = token_from(location)
+    assert jwt.get_unverified_header(token) == {
+        "alg": "RS256",
+        "typ": "JWT",
+        "kid": f"{app_id}/rucksack-key-1",
+    }
+    payload = jwt.decode(token, key.public_key(), algorithms=["RS256"], audience="jitsi", issuer="chat")
+    assert payload["sub"] == app_id
+    assert payload["room"] == world.session.room_name
+    assert payload["context"]["user"]["moderator"] == "true"
+    check_window(payload, world.session)
