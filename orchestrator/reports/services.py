@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
@@ -98,9 +99,18 @@ def _check_threshold(threshold: int | None, default: int) -> int:
 def _check_range(
     date_from: dt.date | None, date_to: dt.date | None, today: dt.date
 ) -> tuple[dt.date, dt.date]:
-    default_from, default_to = kita_year(today)
-    start = date_from or default_from
-    end = date_to or (default_to if date_from is None else start + dt.timedelta(days=365))
+    """The period, both ends included: as given; one year from ``from`` or up to ``to`` when
+    only one end is given; the current KiTa year when neither is."""
+    year = relativedelta(years=1)
+    if date_from is None and date_to is None:
+        start, end = kita_year(today)
+    elif date_to is None:
+        assert date_from is not None
+        start, end = date_from, date_from + year - dt.timedelta(days=1)
+    elif date_from is None:
+        start, end = date_to - year + dt.timedelta(days=1), date_to
+    else:
+        start, end = date_from, date_to
     if end < start:
         raise InvalidInput("the range ends before it starts", field="to")
     if (end - start).days > MAX_RANGE_DAYS:
