@@ -143,6 +143,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from aiohttp import web
 
+    from orchestrator.web.access_log import RedactingAccessLogger
     from orchestrator.web.app import create_app
 
     host = args.host or settings.web.host
@@ -159,7 +160,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     access_log = logging.getLogger("aiohttp.access") if settings.web.access_log else None
     print(f"Rucksack is listening on http://{host}:{port} (public URL {settings.web.base_url})", flush=True)
     try:
-        web.run_app(create_app(settings), host=host, port=port, access_log=access_log, print=None)
+        web.run_app(
+            create_app(settings),
+            host=host,
+            port=port,
+            access_log=access_log,
+            access_log_class=RedactingAccessLogger,
+            print=None,
+        )
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)
