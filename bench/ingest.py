@@ -207,13 +207,17 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, kind: str, database_url: str, broker: str, *, uvloop: bool = False) -> None:
+    def __init__(
+        self, kind: str, database_url: str, broker: str, *, uvloop: bool = False, writers: int | None = None
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "bench.ingest", "--serve", kind, "--port", str(self.port)]
         command += ["--database-url", database_url, "--broker", broker]
         if uvloop:
             command.append("--uvloop")
+        if writers:
+            command += ["--writers", str(writers)]
         self.process = subprocess.Popen(command)
 
     async def ready(self) -> None:
@@ -243,7 +247,9 @@ class Server:
             self.process.wait()
 
 
-def serve(kind: str, port: int, database_url: str, broker: str, *, uvloop: bool = False) -> None:
+def serve(
+    kind: str, port: int, database_url: str, broker: str, *, uvloop: bool = False, writers: int | None = None
+) -> None:
     from aiohttp import web
 
     if uvloop:
@@ -271,7 +277,17 @@ def serve(kind: str, port: int, database_url: str, broker: str, *, uvloop: bool 
         broker={"url": "" if broker == "none" else broker, "embedded_worker": False},
     )
     jobs: JobQueue = RecordingJobs() if broker == "none" else CeleryJobs(broker)
-    web.run_app(create_app(settings, jobs=jobs), host="127.0.0.1", port=port, access_log=None, print=None)
+    import logging
+
+    # The writer reports its batch sizes when it stops.
+    logging.basicConfig(level=logging.WARNING, format="server: %(message)s")
+    logging.getLogger("orchestrator.hooks.inbox_writer").setLevel(logging.INFO)
+    app = create_app(settings, jobs=jobs)
+    if writers:
+        from orchestrator.hooks.views import INBOX_OPTIONS
+
+        app[INBOX_OPTIONS] = {"writers": writers}
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -327,7 +343,7 @@ def stored_keys(database_url: str) -> tuple[set[str], int]:
 
 
 async def run_target(kind: str, database_url: str, broker: str, args: argparse.Namespace) -> Result:
-    server = Server(kind, database_url, broker, uvloop=args.uvloop)
+    server = Server(kind, database_url, broker, uvloop=args.uvloop, writers=args.writers)
     try:
         await server.ready()
         # Warm-up (connections, prepared statements, caches); these events are real too and are
@@ -423,7 +439,7 @@ async def writer_only(database_url: str, args: argparse.Namespace) -> None:
         InboxRow.for_event(parse_jaas(s.body), deployment_id=deployment_id, body=s.body, headers={})
         for s in shots
     ]
-    writer = InboxWriter(engine)
+    writer = InboxWriter(engine, **({"writers": args.writers} if args.writers else {}))
     await writer.start()
     pending = iter(rows)
     latencies: list[float] = []
@@ -485,6 +501,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="run the servers and the senders on uvloop (pip install uvloop; not a service dependency)",
     )
     parser.add_argument(
+        "--writers",
+        type=int,
+        help="parallel inbox writer tasks in the service (default: its own, 2 on PostgreSQL)",
+    )
+    parser.add_argument(
         "--writer-only",
         action="store_true",
         help="measure the inbox batch writer alone (no HTTP): --concurrency producers, --events rows",
@@ -499,7 +520,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port, args.database_url, args.broker, uvloop=args.uvloop)
+        serve(args.serve, args.port, args.database_url, args.broker, uvloop=args.uvloop, writers=args.writers)
         return 0
     if args.uvloop:
         _use_uvloop()

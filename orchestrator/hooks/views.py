@@ -34,6 +34,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,6 +58,7 @@ from orchestrator.web.keys import ENGINE, JOBS
 
 __all__ = [
     "DEPLOYMENTS",
+    "INBOX_OPTIONS",
     "INBOX_WRITER",
     "JAAS_TOLERANCE_SECONDS",
     "MAX_BODY_BYTES",
@@ -72,6 +74,9 @@ JAAS_TOLERANCE_SECONDS = 300
 PROCESS_EVENTS_TASK = "rucksack.process_events"
 
 INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
+# Optional keyword arguments for the InboxWriter (writers, max_batch, write_timeout, max_queued),
+# set on the app before it starts; benchmarks and tests tune it this way.
+INBOX_OPTIONS = web.AppKey("inbox_options", dict[str, Any])
 DEPLOYMENTS = web.AppKey("hook_deployments", DeploymentDirectory)
 
 
@@ -316,7 +321,7 @@ def _reason(error: PayloadError | StorageLimitError) -> str:
 async def _inbox(app: web.Application) -> AsyncIterator[None]:
     """Starts the writer and the job nudger after the engine exists; drains them at shutdown."""
     nudger = JobNudger(app[JOBS])
-    writer = InboxWriter(app[ENGINE], on_commit=nudger.nudge)
+    writer = InboxWriter(app[ENGINE], on_commit=nudger.nudge, **app.get(INBOX_OPTIONS, {}))
     app[DEPLOYMENTS] = DeploymentDirectory(app[ENGINE])
     app[INBOX_WRITER] = writer
     await nudger.start()
