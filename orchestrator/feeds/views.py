@@ -6,8 +6,8 @@ statement (``probe``), then bytes from the per-version cache (``cache``) with co
 gzip handling (``http``). Rendering happens only for a data version not seen before, in a thread
 so that the event loop keeps answering other polls.
 
-Secrets are in these addresses. The access log is off by default (``web.access_log``); nothing
-here logs a path or a secret, and an unexpected error is logged with the secret cut out of the
+Secrets are in these addresses. The access log is off by default (``web.access_log``) and, when
+on, redacts them (``orchestrator.web.access_log``); nothing here logs a path or a secret, and an unexpected error is logged with the secret cut out of the
 traceback and answered here, so aiohttp's own "Error handling request" log (which would print
 the exception) never sees it.
 """
