@@ -249,7 +249,7 @@ async def test_the_facilitator_corrects_through_the_session_page(client, db, wor
 
     maria = world.parents["Maria"]
     missing = await client.post(
-        f"/sessions/{world.session_id}/attendance/{maria}",
+        f"/sessions/{world.session_id}/attendance/{maria}?lang=en",
         data={"csrf_token": csrf, "status": "present", "minutes": "", "reason": ""},
     )
     assert missing.status == 422
