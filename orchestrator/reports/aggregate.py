@@ -69,6 +69,7 @@ estimated that way is reported separately.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import statistics
@@ -214,6 +215,18 @@ class Window:
         if self.left_at is not None and session.starts_at < self.left_at:
             return True
         return self.last_recorded is not None and session.starts_at <= self.last_recorded
+
+    def span(self, days: Sequence[dt.date], starts: Sequence[dt.datetime]) -> tuple[int, int]:
+        """``[lo, hi)``: the indexes of the sessions it contains, in sessions sorted by start
+        (``days`` and ``starts`` are their local days and starts). A window is an interval of
+        time, so what it contains is contiguous: two bisections instead of a test per session."""
+        lo = bisect.bisect_left(days, self.first_day)
+        if self.open_ended:
+            return lo, len(starts)
+        hi = bisect.bisect_left(starts, self.left_at) if self.left_at is not None else 0
+        if self.last_recorded is not None:
+            hi = max(hi, bisect.bisect_right(starts, self.last_recorded))
+        return lo, max(lo, hi)
 
 
 def participation_window(enrolment: EnrolmentFact | None, recorded: Iterable[SessionFact]) -> Window | None:
@@ -446,9 +459,12 @@ def group_figures_from_counts(
     """
     ordered = sorted(sessions, key=lambda s: (s.starts_at, s.id))
     held = [s for s in ordered if s.held]
+    days = [s.day for s in held]
+    starts = [s.starts_at for s in held]
+    # Parents per held session as a difference array over the windows' index ranges.
+    boundaries = [0] * (len(held) + 1)
     counts_of = {c.parent_id: c for c in parents}
     enrolment_of = {e.parent_id: e for e in enrolments if not e.erased or e.parent_id in counts_of}
-    expected: Counter[int] = Counter()
     lines: list[ParentLine] = []
     for parent_id in sorted(set(enrolment_of) | set(counts_of)):
         c = counts_of.get(parent_id)
@@ -457,20 +473,26 @@ def group_figures_from_counts(
         )
         if window is None:
             continue
-        in_window = [s.id for s in held if window.contains(s)]
-        expected.update(in_window)
+        lo, hi = window.span(days, starts)
+        boundaries[lo] += 1
+        boundaries[hi] -= 1
         lines.append(
             ParentLine(
                 parent_id=parent_id,
                 group_id=group_id,
                 cells=(),
-                held=len(in_window),
+                held=hi - lo,
                 present=c.present if c else 0,
                 partial=c.partial if c else 0,
                 excused=c.excused if c else 0,
                 enrolled=parent_id in enrolment_of,
             )
         )
+    expected: dict[int, int] = {}
+    running = 0
+    for s, step in zip(held, boundaries, strict=False):
+        running += step
+        expected[s.id] = running
     none = SessionCounts(0, 0, 0, 0)
     figures = []
     for s in ordered:
@@ -479,7 +501,7 @@ def group_figures_from_counts(
             SessionFigure(
                 session=s,
                 headcount=counts.attended + counts.erased_attended,
-                expected=expected[s.id] + counts.erased_rows,
+                expected=expected.get(s.id, 0) + counts.erased_rows,
                 erased_attended=counts.erased_attended,
             )
         )

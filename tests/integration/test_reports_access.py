@@ -153,3 +153,17 @@ async def test_refused_export_leaves_no_audit_entry(client, world, db):  # noqa:
     resp = await client.get(api_urls(world)["csv"], headers=bearer(world, world.other_coordinator))
     assert resp.status == 404
     assert db.scalar(select(func.count()).where(AuditEntry.action == "report.export")) == 0
+
+
+async def test_report_api_is_in_the_openapi_document(client):
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    for path in (
+        "/api/v1/groups/{group_id}/attendance-matrix",
+        "/api/v1/parents/{parent_id}/attendance-summary",
+        "/api/v1/centres/{centre_id}/report",
+        "/api/v1/statistics",
+    ):
+        operation = doc["paths"][path]["get"]
+        assert operation["tags"] == ["reports"]
+        assert operation["x-required-scope"] == "read"
+    assert "MatrixOut" in doc["components"]["schemas"]
