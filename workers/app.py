@@ -50,13 +50,15 @@ def db_sessions() -> sessionmaker[Session]:
     return _state.sessions
 
 
-@worker_process_init.connect
 def _reset_after_fork(**_: Any) -> None:
     # A pooled connection inherited from the parent must never be shared with a forked child.
     if _state.engine is not None:
         _state.engine.dispose(close=False)
     _state.engine = None
     _state.sessions = None
+
+
+worker_process_init.connect(_reset_after_fork, weak=False)
 
 
 def celery_config(s: Settings) -> dict[str, Any]:
