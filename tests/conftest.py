@@ -170,7 +170,9 @@ def redis_broker_url(redis_base_url: str) -> Iterator[str]:
 
     import redis
 
-    url = f"{redis_base_url}/{random.randint(1, 15)}"
+    # Parallel test processes (pytest-xdist) take disjoint database numbers: gw0 1-7, gw1 8-14, ...
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    url = f"{redis_base_url}/{(worker * 7) % 14 + random.randint(1, 7)}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -30,8 +30,7 @@ from orchestrator import models as m
 from orchestrator.jobs import CeleryJobs
 from orchestrator.web.app import create_app
 from tests import factories
-from tests.conftest import skip_or_fail
-from tests.integration.test_notifications_worker import Worker
+from tests.conftest import WorkerProcess, skip_or_fail
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -337,7 +336,7 @@ async def test_worker_killed_mid_batch_processes_every_event_once_in_effect(
     await post(client, world, world.faulty.deliveries)
     total = stored(db_factory, world.faulty)
     assert total == len(set(world.faulty.deliveries))
-    worker = Worker(settings, own_redis.url, tmp_path)
+    worker = WorkerProcess(settings, own_redis.url, tmp_path)
     jobs = CeleryJobs(own_redis.url)
     worker.start()
     reader_engine = make_reader(settings)
@@ -390,7 +389,7 @@ async def test_broker_down_while_webhooks_arrive_then_the_sweeper_catches_up(
     # The web tier of this test sends its jobs to the private Redis, where a worker listens.
     app = create_app(settings, jobs=CeleryJobs(own_redis.url))
     web = await aiohttp_client(app)
-    worker = Worker(settings, own_redis.url, tmp_path)
+    worker = WorkerProcess(settings, own_redis.url, tmp_path)
     worker.start()
     jobs = CeleryJobs(own_redis.url)
     try:

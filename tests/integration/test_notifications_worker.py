@@ -9,8 +9,6 @@ sending ``rucksack.deliver_notifications`` with the same ids again.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -28,40 +26,10 @@ from tests.integration.test_notifications import CONSENT, body_of, smtp_server
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
-class Worker(WorkerProcess):
-    """``WorkerProcess`` that closes its handle on the log file once the child holds it.
-
-    (The shared fixture leaves the file object to the garbage collector, which under
-    ``filterwarnings = error`` fails the test with a ResourceWarning.)
-    """
-
-    def start(self, *extra_args: str) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "workers.app",
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    *extra_args,
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-
 @pytest.fixture
-def mail_worker(settings, redis_broker_url: str, tmp_path: Path) -> Iterator[tuple[Worker, object]]:
+def mail_worker(settings, redis_broker_url: str, tmp_path: Path) -> Iterator[tuple[WorkerProcess, object]]:
     with smtp_server() as (sink, port):
-        proc = Worker(
+        proc = WorkerProcess(
             settings,
             redis_broker_url,
             tmp_path,

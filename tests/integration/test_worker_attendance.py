@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import gc
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +13,6 @@ from sqlalchemy import update
 from orchestrator.jobs import CeleryJobs
 from orchestrator.models import ConferenceEvent, utcnow
 from orchestrator.web.app import create_app
-from tests.conftest import WorkerProcess
 from tests.integration.test_attendance_streams import (
     World,
     delivered,
@@ -27,30 +23,6 @@ from tests.integration.test_attendance_streams import (
 )
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-class ClosingWorkerProcess(WorkerProcess):
-    """``conftest.WorkerProcess`` without its leaked log-file handle.
-
-    The shared fixture's ``start`` leaves its log file to the garbage collector, and the
-    ResourceWarning that follows fails the test under ``filterwarnings = error``. The child keeps
-    its own copy of the descriptor, so closing ours right after starting it changes nothing else.
-    """
-
-    def start(self) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            super().start()
-            gc.collect()
-
-
-@pytest.fixture
-def worker(settings, redis_broker_url, tmp_path) -> Iterator[WorkerProcess]:
-    """A real ``celery -A workers.app worker`` on the test database and a Redis database of its own."""
-    proc = ClosingWorkerProcess(settings, redis_broker_url, tmp_path)
-    proc.start()
-    yield proc
-    proc.stop()
 
 
 async def poll_attendance(client, world: World, *, until, seconds: float = 60.0) -> dict[str, Any]:
