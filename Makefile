@@ -24,8 +24,8 @@ demo: setup ## create demo data, then run the service on the embedded default (S
 serve: setup ## run the service with the current settings
 	$(BIN)/rucksack serve
 
-test: setup ## run the whole test suite (PostgreSQL, Redis and Chromium tests included where available)
-	$(BIN)/pytest
+test: setup ## run the whole test suite in two processes (PostgreSQL, Redis and Chromium tests included where available)
+	$(BIN)/pytest -n 2
 
 test-fast: setup ## unit tests and SQLite only
 	RUCKSACK_TEST_BACKENDS=sqlite $(BIN)/pytest -m "not browser and not redis and not slow"

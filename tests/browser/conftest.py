@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import fcntl
 import os
 import shutil
 import ssl
@@ -73,7 +74,11 @@ def _install_chromium() -> None:
 def chromium() -> Path:
     """Debian's Chromium, installed with apt when missing."""
     if not CHROMIUM.exists():
-        _install_chromium()
+        # Parallel test processes (pytest-xdist) must not run apt at the same time.
+        with open("/tmp/rucksack-chromium-install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not CHROMIUM.exists():
+                _install_chromium()
     if not CHROMIUM.exists():
         skip_or_fail(f"{CHROMIUM} is still missing after installing the chromium package")
     return CHROMIUM

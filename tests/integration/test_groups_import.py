@@ -33,7 +33,7 @@ GOOD_EXCEL_FILE = (
 @pytest.fixture
 def world(db):
     centre = factories.centre(db)
-    coordinator = factories.quick_user(db, "coordinator", centre)
+    coordinator = factories.quick_user(db, "coordinator", centre, language="en")  # the tests read English texts
     group = factories.group(db, centre)
     factories.parent(db, centre, groups=[group], display_name="Bereits da")
     _, token = accounts.create_api_token(
