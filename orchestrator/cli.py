@@ -228,7 +228,8 @@ def cmd_erase_parent(settings: Settings, args: argparse.Namespace) -> None:
     )
     if result.already_erased:
         print(
-            f"parent {result.parent_id} had been erased before; remaining attendance anonymised: {result.counts}"
+            f"parent {result.parent_id} had been erased before; "
+            f"remaining attendance anonymised: {result.counts}"
         )
     else:
         print(f"erased parent {result.parent_id}: {result.counts}")

@@ -116,7 +116,9 @@ def access_secret(
 _QUICK_PASSWORD_HASH: list[str] = []
 
 
-def quick_user(db: Session, role: str = "coordinator", centre: m.Centre | None = None, **kw: Any) -> m.StaffUser:
+def quick_user(
+    db: Session, role: str = "coordinator", centre: m.Centre | None = None, **kw: Any
+) -> m.StaffUser:
     """Like ``user``, but all such accounts share one argon2 hash of ``PASSWORD``.
 
     Hashing costs ~0.2 s per account; tests that arrange many accounts (the access matrix) would

@@ -7,9 +7,9 @@ gzip handling (``http``). Rendering happens only for a data version not seen bef
 so that the event loop keeps answering other polls.
 
 Secrets are in these addresses. The access log is off by default (``web.access_log``) and, when
-on, redacts them (``orchestrator.web.access_log``); nothing here logs a path or a secret, and an unexpected error is logged with the secret cut out of the
-traceback and answered here, so aiohttp's own "Error handling request" log (which would print
-the exception) never sees it.
+on, redacts them (``orchestrator.web.access_log``); nothing here logs a path or a secret, and an
+unexpected error is logged with the secret cut out of the traceback and answered here, so
+aiohttp's own "Error handling request" log (which would print the exception) never sees it.
 """
 
 from __future__ import annotations

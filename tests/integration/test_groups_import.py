@@ -33,7 +33,8 @@ GOOD_EXCEL_FILE = (
 @pytest.fixture
 def world(db):
     centre = factories.centre(db)
-    coordinator = factories.quick_user(db, "coordinator", centre, language="en")  # the tests read English texts
+    # The tests read English texts.
+    coordinator = factories.quick_user(db, "coordinator", centre, language="en")
     group = factories.group(db, centre)
     factories.parent(db, centre, groups=[group], display_name="Bereits da")
     _, token = accounts.create_api_token(
