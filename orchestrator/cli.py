@@ -140,6 +140,34 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     print(result)
 
 
+def cmd_demo_webhooks(settings: Settings, args: argparse.Namespace) -> None:
+    import urllib.error
+    import urllib.request
+
+    from orchestrator.demo import demo_event_stream
+
+    try:
+        prefix, secret, events = _with_db(settings, demo_event_stream)
+    except LookupError as e:
+        raise CommandError(str(e)) from None
+    base = (args.url or settings.web.base_url).rstrip("/")
+    for endpoint, body in events:
+        request = urllib.request.Request(  # noqa: S310 - the operator's own service URL
+            f"{base}{prefix}/events/{endpoint}",
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except urllib.error.URLError as e:
+            raise CommandError(f"cannot reach {base}: {e.reason} (is `rucksack serve` running?)") from None
+        print(f"{status} {endpoint}")
+    print("Posted. The worker turns them into attendance within seconds: see the session's attendance page.")
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from aiohttp import web
 
@@ -303,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
         "a group with parents and a weekly series, and prints the links to log in. Safe to run twice.",
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "demo-webhooks",
+        help="post a recorded Jitsi event stream for the demo's current session",
+        description="Posts prosody event_sync webhooks (room created, joins with a reconnect, leaves, room "
+        "destroyed) for the demo group's current or next session to the running service, as a self-hosted "
+        "Jitsi would. Attendance then appears on the session's attendance page.",
+    )
+    p.add_argument("--url", help="the service's base URL (default: web.base_url)")
+    p.set_defaults(func=cmd_demo_webhooks)
 
     p = sub.add_parser(
         "export-parent",

@@ -220,3 +220,118 @@ def _next_session_local(db: Session, group: Group, now: dt.datetime) -> dt.datet
         .limit(1)
     )
     return starts_at.astimezone(ZoneInfo(ZONE)).replace(tzinfo=None) if starts_at else None
+
+
+def demo_event_stream(
+    db: Session, *, now: dt.datetime | None = None
+) -> tuple[str, str, list[tuple[str, bytes]]]:
+    """A recorded prosody ``event_sync`` stream for the demo group's current (or next) session.
+
+    Returns the deployment's hook prefix path, its webhook secret and the (endpoint, body) pairs,
+    in the order a real prosody would send them: the room is created, the facilitator and four
+    parents join, Ayşe's phone drops and reconnects (the two connections overlap by a minute),
+    Olena leaves after 40 minutes, and the room is destroyed with every occupant listed. Posting
+    them makes attendance appear for the coordinator once the worker has processed them.
+    """
+    import json
+
+    from orchestrator.models import Session as SessionRow
+
+    now = now or dt.datetime.now(dt.UTC)
+    group = db.scalar(select(Group).join(Centre).where(Centre.slug == CENTRE_SLUG, Group.name == GROUP_NAME))
+    if group is None:
+        raise LookupError("no demo group: run `rucksack demo` first")
+    session = db.scalar(
+        select(SessionRow)
+        .where(SessionRow.group_id == group.id, SessionRow.status != "cancelled", SessionRow.ends_at > now)
+        .order_by(SessionRow.starts_at)
+        .limit(1)
+    )
+    if session is None:
+        raise LookupError("the demo group has no current or coming session")
+    deployment = db.get_one(JitsiDeployment, group.deployment_id)
+    facilitator = db.scalar(select(StaffUser).where(StaffUser.email == FACILITATOR_EMAIL))
+    parents = {
+        p.display_name: p
+        for p in db.scalars(
+            select(Parent).join(Enrolment).where(Enrolment.group_id == group.id, Enrolment.left_at.is_(None))
+        )
+    }
+    room = session.room_name
+    room_jid = f"{room}@conference.{deployment.domain}"
+    start = int(session.starts_at.timestamp())
+    end = int(session.ends_at.timestamp())
+
+    def occupant(
+        person_id: str, name: str, connection: str, joined: int, left: int | None = None
+    ) -> dict[str, object]:
+        body: dict[str, object] = {
+            "id": person_id,
+            "name": name,
+            "occupant_jid": f"{connection}@{deployment.domain}/demo",
+            "joined_at": joined,
+        }
+        if left is not None:
+            body["left_at"] = left
+        return body
+
+    base = {"room_name": room, "room_jid": room_jid, "is_breakout": False}
+    # (person id, name, connection, joined, left)
+    stays = [(facilitator.pseudonym if facilitator else "f-demo", "Emine", "c-fac", start - 300, end)]
+    minutes = {"Ayşe": (start + 60, end), "Mariam": (start + 900, end), "Svetlana": (start, end - 600)}
+    for name, (joined, left) in minutes.items():
+        if name in parents:
+            stays.append((parents[name].pseudonym, name, f"c-{name}", joined, left))
+    if "Ayşe" in parents:  # a dropped connection and a reconnect that overlaps it by a minute
+        ayse = parents["Ayşe"].pseudonym
+        stays = [s for s in stays if s[0] != ayse]
+        stays += [
+            (ayse, "Ayşe", "c-ayse-1", start + 60, start + 2400),
+            (ayse, "Ayşe", "c-ayse-2", start + 2340, end),
+        ]
+    if "Olena" in parents:
+        stays.append((parents["Olena"].pseudonym, "Olena", "c-olena", start + 120, start + 2520))
+
+    events: list[tuple[str, dict[str, object]]] = [
+        ("room/created", {**base, "event_name": "muc-room-created", "created_at": start - 400})
+    ]
+    for count, (pid, name, conn, joined, _left) in enumerate(sorted(stays, key=lambda s: s[3]), start=1):
+        events.append(
+            (
+                "occupant/joined",
+                {
+                    **base,
+                    "event_name": "muc-occupant-joined",
+                    "active_occupants_count": count,
+                    "occupant": occupant(pid, name, conn, joined),
+                },
+            )
+        )
+    for pid, name, conn, joined, left in sorted(stays, key=lambda s: s[4]):
+        events.append(
+            (
+                "occupant/left",
+                {
+                    **base,
+                    "event_name": "muc-occupant-left",
+                    "active_occupants_count": 0,
+                    "occupant": occupant(pid, name, conn, joined, left),
+                },
+            )
+        )
+    events.append(
+        (
+            "room/destroyed",
+            {
+                **base,
+                "event_name": "muc-room-destroyed",
+                "created_at": start - 400,
+                "destroyed_at": end + 30,
+                "all_occupants": [occupant(p, n, c, j, left) for p, n, c, j, left in stays],
+            },
+        )
+    )
+    from orchestrator.secrets_ref import resolve_secret
+
+    bodies = [(endpoint, json.dumps(body, ensure_ascii=False).encode()) for endpoint, body in events]
+    return f"/hooks/jitsi/{deployment.slug}", resolve_secret(deployment.webhook_secret), bodies

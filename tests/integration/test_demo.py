@@ -56,3 +56,42 @@ async def test_demo_facilitator_starts_and_parent_joins_the_same_room(client, db
     assert claims["context"]["user"]["name"] == again.parent_links[0][0]
     assert claims["iss"] == "rucksack"
     assert claims["sub"] == deployment.domain
+
+
+async def test_demo_webhook_stream_gives_the_expected_attendance(client, db, db_factory, settings):
+    """The recorded stream of `rucksack demo-webhooks`, posted and processed, gives exact minutes."""
+    import datetime as dt
+
+    from orchestrator.attendance.processing import process_pending_events
+    from orchestrator.db import transaction
+    from orchestrator.demo import demo_event_stream
+    from orchestrator.models import Attendance, Parent
+
+    create_demo(db, settings)
+    db.commit()
+    prefix, secret, events = demo_event_stream(db)
+    db.commit()
+    for endpoint, body in events:
+        resp = await client.post(
+            f"{prefix}/events/{endpoint}",
+            data=body,
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+        )
+        assert resp.status == 200, await resp.text()
+    far_later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    with transaction(db_factory) as tx:
+        process_pending_events(tx, now=far_later, finalise_grace=dt.timedelta(minutes=30))
+    with db_factory() as check:
+        rows = {
+            name: (a.computed_minutes, a.computed_status)
+            for a, name in check.query(Attendance, Parent.display_name).join(
+                Parent, Parent.id == Attendance.parent_id
+            )
+        }
+    # 90-minute session. Ayşe: two overlapping connections from +1 min to the end = 89 min.
+    assert rows["Ayşe"] == (89, "present")
+    assert rows["Mariam"] == (75, "present")
+    assert rows["Svetlana"] == (80, "present")
+    assert rows["Olena"] == (40, "partial")
+    assert rows["Zahra"] == (0, "absent")
+    assert rows["Anna"] == (0, "absent")
