@@ -33,9 +33,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "RUCKSACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = [b for b in os.environ.get("RUCKSACK_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
-SHARED_DIR = Path(
-    os.environ.get("RUCKSACK_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared")
-)
+REFERENCE_PAYLOADS = Path(__file__).resolve().parent / "data" / "reference-payloads"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from orchestrator import models as m
 from orchestrator.accounts import services as accounts
 from orchestrator.security import hash_secret, new_pseudonym, new_secret
 
+REFERENCE_PAYLOADS = Path(__file__).resolve().parent / "data" / "reference-payloads"
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
 
@@ -148,14 +150,10 @@ def quick_user(
 
 
 def reference_payload(name: str) -> dict[str, Any]:
-    """A webhook body from ``shared/reference/payloads`` (e.g. ``"event_sync/occupant-joined.json"``)."""
+    """A reference webhook body (``tests/data/reference-payloads``, e.g. ``"event_sync/occupant-joined.json"``)."""
     import json
-    import os
-    from pathlib import Path
 
-    default = Path(__file__).resolve().parents[1].parent / "shared"
-    shared = Path(os.environ.get("RUCKSACK_SHARED_DIR", default))
-    data: dict[str, Any] = json.loads((shared / "reference" / "payloads" / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((REFERENCE_PAYLOADS / name).read_text(encoding="utf-8"))
     return data
 
 

@@ -1,28 +1,26 @@
 """Fixtures for the Jitsi library tests: reference payloads and signing keys.
 
-The payloads and the JaaS signature vector live in the shared reference folder beside the
-repository (``../shared/reference/payloads``), or under ``$RUCKSACK_SHARED_DIR/reference/payloads``.
-A missing folder fails the tests: they exist to check the parsers against those exact bodies.
+The payloads and the JaaS signature vector are kept in ``tests/data/reference-payloads`` (a copy
+of the project's verified reference bodies, as the real senders produce them). A missing folder
+fails the tests: they exist to check the parsers against those exact bodies.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[3].parent / "shared"
-PAYLOADS = Path(os.environ.get("RUCKSACK_SHARED_DIR") or _DEFAULT_SHARED) / "reference" / "payloads"
+PAYLOADS = Path(__file__).resolve().parents[2] / "data" / "reference-payloads"
 
 
 @pytest.fixture(scope="session")
 def payloads_dir() -> Path:
     if not PAYLOADS.is_dir():
-        pytest.fail(f"reference payloads not found at {PAYLOADS} (set RUCKSACK_SHARED_DIR)")
+        pytest.fail(f"reference payloads not found at {PAYLOADS} (restore tests/data/reference-payloads)")
     return PAYLOADS
 
 
