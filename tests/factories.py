@@ -150,7 +150,7 @@ def quick_user(
 
 
 def reference_payload(name: str) -> dict[str, Any]:
-    """A reference webhook body (``tests/data/reference-payloads``, e.g. ``"event_sync/occupant-joined.json"``)."""
+    """A reference webhook body from ``tests/data/reference-payloads`` (e.g. ``"jaas/room-created.json"``)."""
     import json
 
     data: dict[str, Any] = json.loads((REFERENCE_PAYLOADS / name).read_text(encoding="utf-8"))
