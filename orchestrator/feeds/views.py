@@ -38,7 +38,7 @@ from orchestrator.feeds.http import make_representation, respond
 from orchestrator.feeds.probe import FeedReader, Probe, make_reader
 from orchestrator.models import utcnow
 from orchestrator.portal import services as portal
-from orchestrator.portal.views import EARLY_POLL_SECONDS, NOSCRIPT_REFRESH_SECONDS, WAITING_POLL_SECONDS
+from orchestrator.portal.views import join_page, state_response
 from orchestrator.security import hash_secret
 from orchestrator.settings import Settings
 from orchestrator.web.context import db_run, render, require_actor
@@ -286,37 +286,9 @@ def _link_not_found(request: web.Request) -> web.StreamResponse:
 def _join_page(
     request: web.Request, secret: str, session_id: int, outcome: JoinOutcome | None, state: str
 ) -> web.StreamResponse:
-    """The portal's join page (``portal/join.html``), with addresses through the feed secret."""
-    base = f"/feeds/{secret}/join/s/{session_id}"
-    poll = 0
-    seconds_left = 0
-    countdown = ""
-    if state == JoinState.WAITING:
-        poll = WAITING_POLL_SECONDS
-    elif state in (JoinState.TOO_EARLY, JoinState.MOVED) and outcome and outcome.opens_at:
-        seconds_left = math.ceil((outcome.opens_at - utcnow()).total_seconds())
-        poll = EARLY_POLL_SECONDS
-        if seconds_left < 24 * 3600:
-            hours, rest = divmod(max(0, seconds_left), 3600)
-            countdown = f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-    context: dict[str, Any] = {
-        "state": str(state),
-        "session": outcome.session if outcome else None,
-        "next_session": outcome.next_session if outcome else None,
-        "opens_at": outcome.opens_at if outcome else None,
-        "join_path": base,
-        "state_url": base + "/state",
-        # A calendar event has no personal page behind it (its secret is not the personal one).
-        "home_path": "",
-        "poll_seconds": poll,
-        "refresh_seconds": NOSCRIPT_REFRESH_SECONDS
-        if state == JoinState.WAITING
-        else min(max(seconds_left, 5), 300),
-        "seconds_left": seconds_left,
-        "countdown": countdown,
-    }
-    status = 403 if state == JoinState.NOT_ENROLLED else 503 if state == "unavailable" else 200
-    return _private(render(request, "portal/join.html", context, status=status))
+    """The portal's join page, with addresses through the feed secret and no personal page
+    behind it (a calendar's secret is not the personal one)."""
+    return join_page(request, f"/feeds/{secret}/join/s/{session_id}", "", outcome, state)
 
 
 @_guarded("join from a calendar")
@@ -355,18 +327,7 @@ async def join_state(request: web.Request) -> web.StreamResponse:
         return _private(
             web.json_response({"error": {"code": "not_found", "message": "unknown link"}}, status=404)
         )
-    body: dict[str, Any] = {"state": str(outcome.state), "session_id": session_id}
-    if outcome.session is not None and outcome.opens_at is not None:
-        body.update(
-            status=outcome.session.status,
-            starts_at=outcome.session.starts_at.isoformat(),
-            ends_at=outcome.session.ends_at.isoformat(),
-            opens_at=outcome.opens_at.isoformat(),
-            seconds_to_open=max(0, math.ceil((outcome.opens_at - utcnow()).total_seconds())),
-        )
-    body["poll_seconds"] = WAITING_POLL_SECONDS if outcome.state is JoinState.WAITING else EARLY_POLL_SECONDS
-    status = 403 if outcome.state is JoinState.NOT_ENROLLED else 200
-    return _private(web.json_response(body, status=status))
+    return state_response(outcome, session_id)
 
 
 @_guarded("group link from a calendar")

@@ -124,7 +124,13 @@ def _clock(seconds: int) -> str:
 def _join_page(
     request: web.Request, secret: str, session_id: int, outcome: JoinOutcome | None, state: str
 ) -> web.StreamResponse:
-    base = f"/p/{secret}/s/{session_id}"
+    return join_page(request, f"/p/{secret}/s/{session_id}", f"/p/{secret}", outcome, state)
+
+
+def join_page(
+    request: web.Request, base: str, home_path: str, outcome: JoinOutcome | None, state: str
+) -> web.StreamResponse:
+    """The join page at ``base`` (personal link or calendar link); ``home_path`` may be empty."""
     poll = 0
     seconds_left = 0
     countdown = ""
@@ -142,7 +148,7 @@ def _join_page(
         "opens_at": outcome.opens_at if outcome else None,
         "join_path": base,
         "state_url": base + "/state",
-        "home_path": f"/p/{secret}",
+        "home_path": home_path,
         "poll_seconds": poll,
         # Without JavaScript: reload every few seconds while waiting, at the window's opening
         # (at most every five minutes) before it.
@@ -188,6 +194,11 @@ async def join_state(request: web.Request) -> web.StreamResponse:
         return _private(
             web.json_response({"error": {"code": "not_found", "message": "unknown link"}}, status=404)
         )
+    return state_response(outcome, session_id)
+
+
+def state_response(outcome: JoinOutcome, session_id: int) -> web.StreamResponse:
+    """The waiting page's JSON (``waiting.js``), for personal links and calendar links alike."""
     body: dict[str, Any] = {"state": str(outcome.state), "session_id": session_id}
     if outcome.session is not None:
         now = utcnow()
