@@ -25,7 +25,7 @@ import datetime as dt
 import enum
 import secrets
 from collections.abc import Sequence
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -122,6 +122,14 @@ _INITIAL_PASSWORD_BYTES = 12
 
 M = TypeVar("M", bound=Base)
 T = TypeVar("T")
+
+
+def _assign_changed(record: object, changes: dict[str, Any]) -> list[str]:
+    """Sets the fields whose value differs; returns their names, sorted, for the audit entry."""
+    changed = sorted(f for f, v in changes.items() if getattr(record, f) != v)
+    for field in changed:
+        setattr(record, field, changes[field])
+    return changed
 
 
 def _pick(new: T | Keep, old: T) -> T:
@@ -302,9 +310,7 @@ def update_centre(
         if not isinstance(value, Keep):
             low, high = CENTRE_LIMITS[field]
             changes[field] = validation.int_in_range(value, low, high, field=field)
-    changed = sorted(f for f, v in changes.items() if getattr(centre, f) != v)
-    for field in changed:
-        setattr(centre, field, changes[field])
+    changed = _assign_changed(centre, changes)
     if changed:
         audit.record(
             db,
@@ -466,9 +472,7 @@ def update_staff(
         if user.id == actor.user_id:
             raise Conflict(gettext("You cannot deactivate yourself."), field="active")
         changes["active"] = active
-    changed = sorted(f for f, v in changes.items() if getattr(user, f) != v)
-    for field in changed:
-        setattr(user, field, changes[field])
+    changed = _assign_changed(user, changes)
     if changed:
         detail: dict[str, object] = {"fields": changed}
         if "role" in changes:
@@ -630,9 +634,7 @@ def update_deployment(
         )
     )
     _slug_free(db, values.slug, deployment.id)
-    changed = sorted(f for f, v in dataclasses.asdict(values).items() if getattr(deployment, f) != v)
-    for field in changed:
-        setattr(deployment, field, getattr(values, field))
+    changed = _assign_changed(deployment, dataclasses.asdict(values))
     _flush_unique(db, gettext("Another deployment has this slug already."), "slug")
     if changed:
         # Field names only: the audit trail must never hold a secret.
@@ -889,9 +891,7 @@ def update_group(
     facilitators = None
     if not isinstance(facilitator_ids, Keep):
         facilitators = _facilitators(db, group.centre_id, facilitator_ids, group.facilitators)
-    changed = sorted(f for f, v in changes.items() if getattr(group, f) != v)
-    for field in changed:
-        setattr(group, field, changes[field])
+    changed = _assign_changed(group, changes)
     if facilitators is not None and {u.id for u in facilitators} != {u.id for u in group.facilitators}:
         group.facilitators = facilitators
         changed.append("facilitator_ids")
@@ -1163,9 +1163,7 @@ def update_parent(
         for enrolment in _enrolments(db, parent.id):
             if enrolment.active and _name_taken(db, enrolment.group_id, new_name, parent.id):
                 raise _name_conflict(db.get_one(Group, enrolment.group_id))
-    changed = sorted(f for f, v in changes.items() if getattr(parent, f) != v)
-    for field in changed:
-        setattr(parent, field, changes[field])
+    changed = _assign_changed(parent, changes)
     if changed:
         audit.record(
             db,
