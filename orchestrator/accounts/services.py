@@ -7,6 +7,7 @@ CLI with a sync session (see ``orchestrator.db``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 
@@ -161,7 +162,7 @@ def authenticate(
     user = db.scalar(select(StaffUser).where(StaffUser.email == email))
     if user is None or not user.active:
         # Spend the same time as a real check so that unknown accounts cannot be told apart.
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         db.add_all([LoginFailure(key=k, at=now) for k in keys])
         return None
     if not verify_password(user.password_hash, password):
@@ -174,7 +175,10 @@ def authenticate(
     return user
 
 
-_DUMMY_HASH = hash_password("not-a-real-password-used-for-timing")
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: every worker and CLI process would pay for it otherwise.
+    return hash_password("not-a-real-password-used-for-timing")
 
 
 def _actor(db: Session, user: StaffUser, scopes: frozenset[str] | None = None) -> Actor:
