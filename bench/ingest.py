@@ -28,6 +28,8 @@ import hmac
 import json
 import os
 import random
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +40,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
@@ -69,6 +72,16 @@ class Result:
     statuses: dict[int, int] = field(default_factory=dict)
     acked: set[str] = field(default_factory=set)
     server_cpu: float = 0.0
+    database_cpu: float | None = None
+    load_generator_cpu: float | None = None
+    wrk: dict[str, Any] | None = None  # wrk's own figures, when wrk was the load generator
+
+    def latency_summary(self) -> dict[str, float]:
+        if self.wrk is not None:
+            return {
+                f"{name}_ms": self.wrk[f"{name}_us"] / 1000 for name in ("p50", "p90", "p99", "max", "mean")
+            }
+        return summary(self.latencies)
 
     @property
     def rate(self) -> float:
@@ -191,6 +204,56 @@ async def drive(base_url: str, shots: Sequence[Shot], concurrency: int, label: s
     return result
 
 
+def _raw_request(shot: Shot, host: str) -> bytes:
+    head = [f"POST {shot.path} HTTP/1.1", f"Host: {host}"]
+    head += [f"{name}: {value}" for name, value in shot.headers.items()]
+    head.append(f"Content-Length: {len(shot.body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + shot.body
+
+
+def drive_wrk(base_url: str, shots: Sequence[Shot], args: argparse.Namespace, label: str) -> Result:
+    """The same load from ``wrk`` (one thread, ``--concurrency`` connections, ``--duration`` s).
+
+    wrk does not say which request got which answer, so the check is conservative: ``acked`` is
+    every event wrk handed out (the first ``sent`` of ``shots``), answered or still in flight when
+    it stopped. All of them present in the database implies every acknowledged one is.
+    """
+    host = base_url.removeprefix("http://")
+    with tempfile.NamedTemporaryFile("wb", suffix=".requests", delete=False) as f:
+        for shot in shots:
+            raw = _raw_request(shot, host)
+            f.write(b"%d\n" % len(raw) + raw)
+        requests_file = f.name
+    try:
+        command = ["wrk", "-t1", "-c", str(args.concurrency), "-d", f"{args.duration}s", "--timeout", "30s"]
+        command += ["-s", str(Path(__file__).with_name("ingest.lua")), base_url, "--", requests_file]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        os.unlink(requests_file)
+    line = next((ln for ln in output.splitlines() if ln.startswith("WRK-RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    figures = json.loads(line.removeprefix("WRK-RESULT "))
+    result = Result(label)
+    result.sent = figures["completed"]
+    result.elapsed = figures["duration_us"] / 1e6
+    result.wrk = figures
+    result.load_generator_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    errors = sum(figures["errors"][k] for k in ("connect", "read", "write", "timeout"))
+    result.statuses = {200: figures["answered_2xx"]}
+    if figures["answered_other"]:
+        result.statuses[-1] = figures["answered_other"]  # wrk reports classes, not codes
+    if errors:
+        result.statuses[0] = errors
+    handed_out = min(figures["sent"], len(shots))
+    if figures["sent"] > len(shots) and label != "bare":
+        print(f"{label}: wrk ran out of prepared events and redelivered from the start; use more --events")
+    result.acked = {shot.key for shot in shots[:handed_out]}
+    return result
+
+
 # --- servers ------------------------------------------------------------------------------------
 
 
@@ -206,16 +269,34 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of every PostgreSQL process on this machine (backends, WAL writer, checkpointer),
+    or ``None`` when the server is elsewhere or its processes cannot be read."""
+    total = 0.0
+    found = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            total += _cpu_seconds(int(entry))
+            found = True
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return total if found else None
+
+
 class Server:
     def __init__(
-        self, kind: str, database_url: str, broker: str, *, uvloop: bool = False, writers: int | None = None
+        self, kind: str, database_url: str, broker: str, *, loop: str = "uvloop", writers: int | None = None
     ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "bench.ingest", "--serve", kind, "--port", str(self.port)]
         command += ["--database-url", database_url, "--broker", broker]
-        if uvloop:
-            command.append("--uvloop")
+        command += ["--loop", loop]
         if writers:
             command += ["--writers", str(writers)]
         self.process = subprocess.Popen(command)
@@ -248,12 +329,16 @@ class Server:
 
 
 def serve(
-    kind: str, port: int, database_url: str, broker: str, *, uvloop: bool = False, writers: int | None = None
+    kind: str, port: int, database_url: str, broker: str, *, loop: str = "uvloop", writers: int | None = None
 ) -> None:
+    import asyncio
+
     from aiohttp import web
 
-    if uvloop:
-        _use_uvloop()
+    from orchestrator.web import server
+
+    # Both servers run on the loop production uses (orchestrator.web.server), or both on asyncio's.
+    event_loop = server.new_event_loop() if loop == "uvloop" else asyncio.new_event_loop()
 
     if kind == "bare":
 
@@ -263,7 +348,7 @@ def serve(
 
         app = web.Application()
         app.router.add_post("/hooks/{tail:.+}", handler)
-        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)
         return
 
     from orchestrator.jobs import CeleryJobs, JobQueue, RecordingJobs
@@ -287,7 +372,7 @@ def serve(
         from orchestrator.hooks.views import INBOX_OPTIONS
 
         app[INBOX_OPTIONS] = {"writers": writers}
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -343,7 +428,7 @@ def stored_keys(database_url: str) -> tuple[set[str], int]:
 
 
 async def run_target(kind: str, database_url: str, broker: str, args: argparse.Namespace) -> Result:
-    server = Server(kind, database_url, broker, uvloop=args.uvloop, writers=args.writers)
+    server = Server(kind, database_url, broker, loop=args.loop, writers=args.writers)
     try:
         await server.ready()
         # Warm-up (connections, prepared statements, caches); these events are real too and are
@@ -352,18 +437,30 @@ async def run_target(kind: str, database_url: str, broker: str, args: argparse.N
         warm_result = await drive(server.url, warm, args.concurrency, kind + "-warmup")
         shots = make_shots(args.events, args.format, args.duplicates, seed=args.seed)
         cpu_before = server.cpu()
-        result = await drive(server.url, shots, args.concurrency, kind)
+        database_before = postgres_cpu_seconds()
+        if args.tool == "wrk":
+            result = await asyncio.to_thread(drive_wrk, server.url, shots, args, kind)
+        else:
+            result = await drive(server.url, shots, args.concurrency, kind)
         result.server_cpu = server.cpu() - cpu_before
+        database_after = postgres_cpu_seconds()
+        if database_before is not None and database_after is not None:
+            result.database_cpu = database_after - database_before
         result.acked |= warm_result.acked
         return result
     finally:
         server.stop()
 
 
+def _per_event(name: str, seconds: float | None, events: int) -> dict[str, float]:
+    return {} if seconds is None or not events else {name: round(seconds / events * 1e6, 1)}
+
+
 def report(bare: Result, app: Result, missing: int, rows: int, args: argparse.Namespace) -> dict[str, object]:
-    app_summary = summary(app.latencies)
-    bare_summary = summary(bare.latencies)
+    app_summary = app.latency_summary()
+    bare_summary = bare.latency_summary()
     out: dict[str, object] = {
+        "tool": args.tool,
         "events": args.events,
         "concurrency": args.concurrency,
         "format": args.format,
@@ -374,6 +471,8 @@ def report(bare: Result, app: Result, missing: int, rows: int, args: argparse.Na
             "statuses": app.statuses,
             "server_cpu_s": round(app.server_cpu, 2),
             "server_cpu_us_per_event": round(app.server_cpu / app.sent * 1e6, 1),
+            **_per_event("postgres_cpu_us_per_event", app.database_cpu, app.sent),
+            **_per_event("load_generator_cpu_us_per_event", app.load_generator_cpu, app.sent),
         },
         "bare": {
             "events_per_s": round(bare.rate),
@@ -471,7 +570,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Webhook ingestion benchmark against one web process on PostgreSQL "
         "(see docs/performance.md).",
     )
-    parser.add_argument("--events", type=int, default=50_000, help="requests to send (default 50000)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=100_000,
+        help="requests to prepare (wrk hands them out in order for --duration s) or to send "
+        "(aiohttp) (default 100000)",
+    )
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent senders (default 50)")
     parser.add_argument(
         "--format",
@@ -481,6 +586,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--duplicates", type=float, default=0.05, help="share of redelivered events (default 0.05)"
+    )
+    parser.add_argument(
+        "--tool",
+        choices=("wrk", "aiohttp"),
+        default="wrk" if shutil.which("wrk") else "aiohttp",
+        help="load generator: wrk (Debian package wrk; the default when installed) for --duration "
+        "seconds, or aiohttp senders in this process for exactly --events requests",
+    )
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds of load per server with wrk (default 10)"
     )
     parser.add_argument("--warmup", type=int, default=2000, help="warm-up requests per server (default 2000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated events")
@@ -496,9 +611,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Redis URL for the jobs (flushed afterwards), or 'none' (default redis://127.0.0.1:6379/15)",
     )
     parser.add_argument(
-        "--uvloop",
-        action="store_true",
-        help="run the servers and the senders on uvloop (pip install uvloop; not a service dependency)",
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of both servers (default uvloop, as `rucksack serve` runs) and of the "
+        "aiohttp senders",
     )
     parser.add_argument(
         "--writers",
@@ -520,17 +637,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port, args.database_url, args.broker, uvloop=args.uvloop, writers=args.writers)
+        serve(args.serve, args.port, args.database_url, args.broker, loop=args.loop, writers=args.writers)
         return 0
-    if args.uvloop:
-        _use_uvloop()
+    if args.loop == "uvloop":
+        from orchestrator.web.server import new_event_loop
+
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(main_async(args))
     return asyncio.run(main_async(args))
-
-
-def _use_uvloop() -> None:
-    import uvloop
-
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 if __name__ == "__main__":

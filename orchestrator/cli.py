@@ -169,8 +169,7 @@ def cmd_demo_webhooks(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    from aiohttp import web
-
+    from orchestrator.web import server
     from orchestrator.web.access_log import RedactingAccessLogger
     from orchestrator.web.app import create_app
 
@@ -188,7 +187,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     access_log = logging.getLogger("aiohttp.access") if settings.web.access_log else None
     print(f"Rucksack is listening on http://{host}:{port} (public URL {settings.web.base_url})", flush=True)
     try:
-        web.run_app(
+        server.run(
             create_app(settings),
             host=host,
             port=port,

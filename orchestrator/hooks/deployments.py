@@ -52,10 +52,20 @@ class DeploymentDirectory:
     def forget(self) -> None:
         self._cache.clear()
 
+    def cached(self, slug: str) -> tuple[bool, HookDeployment | None]:
+        """``(True, deployment or None)`` when ``slug`` is cached and fresh, else ``(False, None)``.
+
+        The receivers try this first: a plain call, where ``get`` costs a coroutine per request.
+        """
+        entry = self._cache.get(slug)
+        if entry is not None and entry[0] > self._clock():
+            return True, entry[1]
+        return False, None
+
     async def get(self, slug: str) -> HookDeployment | None:
-        cached = self._cache.get(slug)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
+        hit, found = self.cached(slug)
+        if hit:
+            return found
         if (pending := self._loading.get(slug)) is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[HookDeployment | None] = asyncio.get_running_loop().create_future()

@@ -50,6 +50,12 @@ FIELD_LIMITS: Mapping[str, int] = {
     "connection_id": 300,
 }
 
+_DEDUPE_KEY_LIMIT = FIELD_LIMITS["dedupe_key"]
+_ROOM_NAME_LIMIT = FIELD_LIMITS["room_name"]
+_MEETING_KEY_LIMIT = FIELD_LIMITS["meeting_key"]
+_PERSON_ID_LIMIT = FIELD_LIMITS["person_id"]
+_CONNECTION_ID_LIMIT = FIELD_LIMITS["connection_id"]
+
 NORMALISED_VERSION = 1
 
 
@@ -152,6 +158,8 @@ def audit_headers(headers: Mapping[str, str], **extra: str) -> dict[str, str]:
 
 def _plain(value: str) -> str:
     # Header values are attacker-controlled: bounded, and ASCII so any JSON column accepts them.
+    if len(value) <= _MAX_HEADER_VALUE and value.isascii():
+        return value  # what senders send: nothing to change
     return value[:_MAX_HEADER_VALUE].encode("ascii", "backslashreplace").decode("ascii")
 
 
@@ -161,17 +169,13 @@ def check_storable(event: ConferenceEvent) -> None:
     PostgreSQL refuses text containing NUL and strings longer than a ``VARCHAR(n)``; one such row
     would fail the whole batch it is written with, so it is refused here, with a reason.
     """
-    fields: dict[str, str | None] = {
-        "dedupe_key": event.dedupe_key,
-        "room_name": event.room_name,
-        "meeting_key": event.meeting_key,
-        "person_id": event.person_id,
-        "connection_id": event.connection_id,
-    }
-    for name, value in fields.items():
-        _check(name, value, FIELD_LIMITS[name])
-    for what, value in (("breakout_room_id", event.breakout_room_id), ("raw_type", event.raw_type)):
-        _check(what, value, 300)
+    _check("dedupe_key", event.dedupe_key, _DEDUPE_KEY_LIMIT)
+    _check("room_name", event.room_name, _ROOM_NAME_LIMIT)
+    _check("meeting_key", event.meeting_key, _MEETING_KEY_LIMIT)
+    _check("person_id", event.person_id, _PERSON_ID_LIMIT)
+    _check("connection_id", event.connection_id, _CONNECTION_ID_LIMIT)
+    _check("breakout_room_id", event.breakout_room_id, 300)
+    _check("raw_type", event.raw_type, 300)
     _check("disconnect_reason", event.disconnect_reason, 200)
     for index, occupant in enumerate(event.occupants):
         _check(f"occupants[{index}].id", occupant.person_id, FIELD_LIMITS["person_id"])
@@ -179,7 +183,7 @@ def check_storable(event: ConferenceEvent) -> None:
 
 
 def _check(name: str, value: str | None, limit: int) -> None:
-    if value is None:
+    if value is None or (len(value) <= limit and "\x00" not in value):
         return
     if len(value) > limit:
         raise StorageLimitError(f"{name}: longer than {limit} characters")

@@ -155,8 +155,12 @@ def _unavailable(message: str = "the event store is unavailable; retry later") -
 
 async def _deployment(request: web.Request, kind: str) -> HookDeployment | web.Response:
     slug = request.match_info["slug"]
+    directory = request.app[DEPLOYMENTS]
+    hit, found = directory.cached(slug)
+    if hit and found is not None and found.kind == kind and found.secret:
+        return found
     try:
-        found = await request.app[DEPLOYMENTS].get(slug)
+        found = await directory.get(slug)
     except SecretUnavailable as e:
         _LOGGER.error("webhook secret of deployment %r cannot be resolved: %s", slug, e)
         return _unavailable("the deployment's webhook secret is not available; retry later")
