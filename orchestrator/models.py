@@ -456,9 +456,10 @@ class SessionVisit(Base):
 class ConferenceEvent(Base):
     """A webhook exactly as received (the inbox), plus what parsing it at the door found.
 
-    The raw body is kept for diagnosis and replay; the normalised columns let the worker process
-    events without parsing again. ``dedupe_key`` is the JaaS idempotencyKey or a synthetic key for
-    event_sync; the unique index makes a redelivery a no-op.
+    The raw body is kept for diagnosis and replay; the columns the receiver fills let the worker
+    match events to sessions, and ``normalised`` is the event as the worker parsed it when it
+    claimed the row (``None`` until then). ``dedupe_key`` is the JaaS idempotencyKey or a synthetic
+    key for event_sync; the unique index makes a redelivery a no-op.
     """
 
     __tablename__ = "conference_events"

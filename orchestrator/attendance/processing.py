@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
@@ -51,7 +51,7 @@ from orchestrator.attendance.compute import (
     SessionAttendance,
     compute_attendance,
 )
-from orchestrator.hooks.inbox import event_from_json
+from orchestrator.hooks.inbox import event_from_json, event_to_json, stored_event
 from orchestrator.models import (
     Attendance,
     Centre,
@@ -140,21 +140,26 @@ def process_pending_events(
     Returns what was done; ``claimed == 0`` means the inbox had nothing pending (that this worker
     could lock). The caller commits; call again until nothing is claimed.
     """
-    rows = db.execute(
+    claimed = db.execute(
         select(
             ConferenceEvent.id,
             ConferenceEvent.deployment_id,
             ConferenceEvent.room_name,
             ConferenceEvent.meeting_key,
+            ConferenceEvent.source,
+            ConferenceEvent.kind,
+            ConferenceEvent.body,
         )
         .where(ConferenceEvent.state == "pending")
         .order_by(ConferenceEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    result = ProcessResult(claimed=len(rows))
-    if not rows:
+    result = ProcessResult(claimed=len(claimed))
+    if not claimed:
         return result
+    rows = _normalise(db, claimed, now=now)
+    result.errors = len(claimed) - len(rows)
 
     by_room = _sessions_by_room(db, {r.room_name for r in rows})
     session_of: dict[int, int] = {}
@@ -195,9 +200,40 @@ def process_pending_events(
     attached = _attach_unmatched(db, now=now, meetings=meetings, rooms=None)
     affected = set(by_session) | set(attached)
     errors = _recompute_all(db, affected, now=now, finalise_grace=finalise_grace, new_events=by_session)
-    result.errors = errors
+    result.errors += errors
     result.sessions = sorted(affected)
     return result
+
+
+_AnyRow = Row[*tuple[Any, ...]]
+
+
+def _normalise(db: DbSession, claimed: Sequence[_AnyRow], *, now: dt.datetime) -> list[_AnyRow]:
+    """Parses the claimed rows' bodies into ``normalised``; returns the rows that could be parsed.
+
+    The receivers store no parsed form (it is work on the request path); from here on the
+    stored JSON is what the event means. A body the parser no longer accepts is marked
+    ``error`` with the reason, and left out.
+    """
+    parsed: list[dict[str, Any]] = []
+    readable: list[_AnyRow] = []
+    for row in claimed:
+        try:
+            event = stored_event(row.source, row.kind, row.body)
+        except ValueError as e:
+            _LOGGER.error("conference event %s cannot be parsed any more: %s", row.id, e)
+            db.execute(
+                update(ConferenceEvent)
+                .where(ConferenceEvent.id == row.id)
+                .values(state="error", processed_at=now, error=f"cannot be parsed: {e}"[:2000])
+            )
+            continue
+        parsed.append({"id": row.id, "normalised": event_to_json(event)})
+        readable.append(row)
+    if parsed:
+        # One executemany by primary key (SQLAlchemy's bulk UPDATE), not one statement per row.
+        db.execute(update(ConferenceEvent), parsed)
+    return readable
 
 
 def _sessions_by_room(db: DbSession, rooms: Collection[str]) -> dict[str, int]:
@@ -378,15 +414,25 @@ def events_of_session(
     db: DbSession, session_id: int, *, include_pending_room: str | None = None
 ) -> list[ParsedEvent]:
     """Every processed event of the session (and, for live views, pending ones of its room)."""
-    condition = (ConferenceEvent.session_id == session_id) & (ConferenceEvent.state == "processed")
-    if include_pending_room is not None:
-        condition = condition | (
-            (ConferenceEvent.state == "pending") & (ConferenceEvent.room_name == include_pending_room)
-        )
     rows = db.execute(
-        select(ConferenceEvent.id, ConferenceEvent.normalised).where(condition).order_by(ConferenceEvent.id)
+        select(ConferenceEvent.id, ConferenceEvent.normalised)
+        .where(ConferenceEvent.session_id == session_id, ConferenceEvent.state == "processed")
+        .order_by(ConferenceEvent.id)
     )
-    return _decode((event_id, data) for event_id, data in rows)
+    events = _decode((event_id, data) for event_id, data in rows)
+    if include_pending_room is not None:
+        # Not claimed by a worker yet, so not normalised yet: parsed from the body here.
+        pending = db.execute(
+            select(ConferenceEvent.id, ConferenceEvent.source, ConferenceEvent.kind, ConferenceEvent.body)
+            .where(ConferenceEvent.state == "pending", ConferenceEvent.room_name == include_pending_room)
+            .order_by(ConferenceEvent.id)
+        )
+        for event_id, source, kind, body in pending:
+            try:
+                events.append(stored_event(source, kind, body))
+            except ValueError:
+                _LOGGER.warning("pending conference event %s cannot be parsed; skipped", event_id)
+    return events
 
 
 def close_open_at(session: Session, *, now: dt.datetime, finalise_grace: dt.timedelta) -> dt.datetime | None:

@@ -2,14 +2,20 @@
 
 Every webhook that passes authentication is stored as one ``conference_events`` row before it is
 acknowledged (design §5 "Nothing lost"). The row keeps the raw body (for diagnosis and replay),
-the few headers an audit needs (never ``Authorization``), and the parsed event as JSON in
-``normalised``, so the worker does not parse again and a later change of the parser cannot change
-what an old event meant.
+the few headers an audit needs (never ``Authorization``), and the columns the worker matches by
+(room, meeting, person, time). The receiver parses the body to refuse what it cannot understand,
+but stores no parsed form: that is work on the request path, which must stay cheap at thousands
+of webhooks per second.
+
+The worker, when it claims a pending row, parses the stored body again (``stored_event``) and
+keeps the result as JSON in ``normalised``. Recomputations read that, so an event means what it
+meant when first processed, whatever later changes the parser sees. ``event_to_json`` /
+``event_from_json`` convert ``integrations.jitsi.ConferenceEvent`` to and from that JSON; the
+display name a person typed is left out (data minimisation: identity is the token id, never the
+name).
 
 ``InboxRow`` is a plain value built in the request handler; ``orchestrator.hooks.inbox_writer``
-writes rows in batches. ``event_to_json`` / ``event_from_json`` convert the parsed
-``integrations.jitsi.ConferenceEvent`` to and from the JSON stored in ``normalised``; the display
-name a person typed is left out (data minimisation: identity is the token id, never the name).
+writes rows in batches.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.jitsi import ConferenceEvent, EventKind, Occupant
+from integrations.jitsi import ConferenceEvent, EventKind, Occupant, parse_event_sync, parse_jaas
 from orchestrator.models import utcnow
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "event_from_json",
     "event_to_json",
     "rejected_key",
+    "stored_event",
 ]
 
 # Headers worth keeping with an event: what sent it and how it was signed. Never Authorization
@@ -83,7 +90,6 @@ class InboxRow:
     person_id: str | None = None
     connection_id: str | None = None
     occurred_at: dt.datetime | None = None
-    normalised: dict[str, Any] | None = None
     error: str = ""
     received_at: dt.datetime = dataclasses.field(default_factory=utcnow)
 
@@ -110,7 +116,6 @@ class InboxRow:
             person_id=event.person_id,
             connection_id=event.connection_id,
             occurred_at=event.occurred_at,
-            normalised=event_to_json(event),
         )
 
     def as_values(self) -> dict[str, Any]:
@@ -126,7 +131,6 @@ class InboxRow:
             "person_id": self.person_id,
             "connection_id": self.connection_id,
             "occurred_at": self.occurred_at,
-            "normalised": self.normalised,
             "headers": self.headers,
             "body": self.body,
             "error": self.error,
@@ -232,6 +236,28 @@ def event_to_json(event: ConferenceEvent) -> dict[str, Any]:
             [o.person_id, o.connection_id, _iso(o.joined_at), _iso(o.left_at)] for o in event.occupants
         ],
     }
+
+
+# event_sync posts each kind of event to its own endpoint; a stored row keeps the kind.
+_EVENT_SYNC_ENDPOINT_OF_KIND: Mapping[str, str] = {
+    EventKind.ROOM_CREATED.value: "room/created",
+    EventKind.ROOM_DESTROYED.value: "room/destroyed",
+    EventKind.OCCUPANT_JOINED.value: "occupant/joined",
+    EventKind.OCCUPANT_LEFT.value: "occupant/left",
+}
+
+
+def stored_event(source: str, kind: str, body: bytes) -> ConferenceEvent:
+    """The event a stored inbox row holds, parsed from its raw body; ``ValueError`` if it cannot be.
+
+    The receivers parsed the same body before storing it, so this fails only if the parser has
+    changed since in a way that refuses it.
+    """
+    if source == "jaas":
+        return parse_jaas(body)
+    if source == "event_sync" and (endpoint := _EVENT_SYNC_ENDPOINT_OF_KIND.get(kind)) is not None:
+        return parse_event_sync(endpoint, body)
+    raise ValueError(f"no parser for a stored {source!r} event of kind {kind!r}")
 
 
 def event_from_json(data: Mapping[str, Any]) -> ConferenceEvent:

@@ -24,7 +24,7 @@ Guarantees, as the receivers rely on them:
   its neighbours: the batch is retried row by row and only that request gets ``InboxRowRefused``.
 
 On PostgreSQL the rows are passed as one array per column to ``INSERT … SELECT FROM unnest(…)``:
-a single statement with fifteen parameters whatever the batch size, prepared once, with no
+a single statement with fourteen parameters whatever the batch size, prepared once, with no
 per-row statement work (measured: half the time of ``executemany`` for 50 rows). It runs in
 autocommit mode: one statement is atomic by itself and the server has flushed its commit before
 it answers, so a batch is one round trip. SQLite, an in-process library with no round trip to
@@ -61,14 +61,14 @@ _TABLE: Table = ConferenceEvent.__table__  # type: ignore[assignment]
 _PG_UNNEST = """
     INSERT INTO conference_events (
         deployment_id, source, dedupe_key, state, kind, room_name, meeting_key, person_id,
-        connection_id, occurred_at, normalised, headers, body, error, received_at
+        connection_id, occurred_at, headers, body, error, received_at
     )
-    SELECT d, s, k, st, ki, r, m, p, c, o, CAST(n AS JSON), CAST(h AS JSON), b, e, ra
+    SELECT d, s, k, st, ki, r, m, p, c, o, CAST(h AS JSON), b, e, ra
     FROM unnest(
         $1::INTEGER[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
-        $8::TEXT[], $9::TEXT[], $10::TIMESTAMP[], $11::TEXT[], $12::TEXT[], $13::BYTEA[],
-        $14::TEXT[], $15::TIMESTAMP[]
-    ) AS u(d, s, k, st, ki, r, m, p, c, o, n, h, b, e, ra)
+        $8::TEXT[], $9::TEXT[], $10::TIMESTAMP[], $11::TEXT[], $12::BYTEA[], $13::TEXT[],
+        $14::TIMESTAMP[]
+    ) AS u(d, s, k, st, ki, r, m, p, c, o, h, b, e, ra)
     ON CONFLICT DO NOTHING
 """
 
@@ -372,7 +372,7 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _json_text(value: Any) -> str:
-    # orjson: several times faster than json.dumps, which matters for two documents per event.
+    # orjson: several times faster than json.dumps, at one document per event.
     return orjson.dumps(value).decode()
 
 
@@ -389,7 +389,6 @@ def _columns(rows: Sequence[InboxRow]) -> tuple[list[Any], ...]:
         [r.person_id for r in rows],
         [r.connection_id for r in rows],
         [_naive_utc(r.occurred_at) for r in rows],
-        [None if r.normalised is None else _json_text(r.normalised) for r in rows],
         [_json_text(r.headers) for r in rows],
         [r.body for r in rows],
         [r.error for r in rows],

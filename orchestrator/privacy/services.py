@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session as DbSession
 from orchestrator import audit
 from orchestrator.access import Actor, require_centre, require_role
 from orchestrator.errors import NotFound
+from orchestrator.hooks.inbox import event_to_json, stored_event
 from orchestrator.models import (
     AccessSecret,
     Attendance,
@@ -73,6 +74,16 @@ EXPORT_FORMAT = "rucksack-parent-export/1"
 # newer links, and the printed handout link is not affected.
 MESSAGE_LINK_DAYS = 30
 ERASED = "[erased]"
+
+
+def _event_json(event: ConferenceEvent) -> dict[str, Any] | None:
+    """What the event says, as the worker stored it, or parsed now if no worker has claimed it."""
+    if event.normalised is not None:
+        return event.normalised
+    try:
+        return event_to_json(stored_event(event.source, event.kind, event.body))
+    except ValueError:
+        return None
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:
@@ -573,7 +584,7 @@ def export_parent(
                 "occurred_at": _iso(e.occurred_at),
                 "kind": e.kind,
                 "session_id": e.session_id,
-                "event": e.normalised,
+                "event": _event_json(e),
             }
             for e in events
         ],

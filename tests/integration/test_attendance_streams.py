@@ -369,6 +369,33 @@ async def test_event_sync_session_reordered_and_duplicated(client, db, world, se
     assert len(data["people"]) == 4
 
 
+async def test_the_worker_keeps_each_event_as_parsed_when_it_claims_it(client, db, world):
+    stream = event_sync_session()
+    await post(client, world, stream)
+    stored = db.scalars(select(ConferenceEvent).order_by(ConferenceEvent.id)).all()
+    assert all(row.normalised is None for row in stored)  # nothing parsed on the request path
+    # A body the parser refuses by now (as if the parser had changed since it was stored).
+    broken = next(row for row in stored if row.kind == "occupant_joined")
+    broken.body = b'{"event_name": "muc-occupant-joined"}'
+    db.commit()
+
+    result = process()
+    assert result["errors"] == 1
+    assert result["claimed"] == len(stream)
+    db.expire_all()
+    for row in db.scalars(select(ConferenceEvent).order_by(ConferenceEvent.id)):
+        if row.id == broken.id:
+            assert row.state == "error"
+            assert row.normalised is None
+            assert row.error.startswith("cannot be parsed: room_name: missing")
+            continue
+        assert row.state == "processed"
+        assert row.normalised is not None
+        assert (row.normalised["kind"], row.normalised["dedupe_key"]) == (row.kind, row.dedupe_key)
+        assert "person_name" not in row.normalised  # the typed name is not kept in the parsed form
+    db.rollback()
+
+
 async def test_event_sync_room_destroyed_and_created_again_within_the_session(client, db, world):
     es = EventSync()
     a1, a2, f1, f2 = (

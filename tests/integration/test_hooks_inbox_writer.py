@@ -40,7 +40,6 @@ def row(deployment_id: int, key: str, *, state: str = "pending") -> InboxRow:
         kind="occupant_joined",
         room_name="rs-room",
         meeting_key="meeting",
-        normalised={"v": 1, "key": key},
     )
 
 
