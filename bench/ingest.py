@@ -1,17 +1,23 @@
 """Webhook ingestion benchmark: one web process, concurrent senders, every acknowledgement verified.
 
-What it does, in one run:
+What it does:
 
 1. creates and migrates a PostgreSQL database of its own and adds a self-hosted and a JaaS
    deployment;
-2. starts a **bare** aiohttp server (a handler that reads the body and answers 200) in a child
-   process and drives it with the same load, for the ratio;
-3. starts the **real** service (``create_app`` under ``web.run_app``, access log off as in
-   production) in a child process and sends ``--events`` webhooks from ``--concurrency`` aiohttp
-   senders: event_sync occupant joins/leaves with their bearer secret and signed JaaS participant
-   events, with a share of redeliveries (``--duplicates``);
+2. for each of ``--rounds`` rounds, starts a **bare** aiohttp server (a handler that reads the
+   body and answers 200) in a child process and drives it with the load below, for the ratio;
+   then starts the **real** service (``create_app`` through ``orchestrator.web.server.run``,
+   as ``rucksack serve`` runs it: uvloop, start-up heap frozen, access log off) in a child
+   process and drives it with the same load;
+3. the load: ``--events`` webhooks, each sent once over ``--concurrency`` keep-alive
+   connections, event_sync occupant joins/leaves with their bearer secret and signed JaaS
+   participant events, with a share of byte-identical redeliveries (``--duplicates``). The load
+   generator is ``wrk`` (Debian package ``wrk``) with ``bench/ingest.lua``, in a process of its
+   own; without wrk, aiohttp senders in this process (which then compete with the server for
+   the two cores);
 4. stops the service gracefully, then checks that **every** event that got a 2xx is in the
-   database, and reports events/s, latency percentiles and the ratio to the bare handler.
+   database, and reports per round events/s, latency percentiles, the CPU the web process,
+   PostgreSQL and the load generator spent per event, and the ratio to the bare handler.
 
 Run: ``python -m bench.ingest`` (see ``--help``); needs PostgreSQL at ``--admin-url``. Jobs go to
 the Redis broker at ``--broker`` (a database of its own, flushed afterwards) as in production;
@@ -381,7 +387,8 @@ def serve(
         from orchestrator.hooks.views import INBOX_OPTIONS
 
         app[INBOX_OPTIONS] = {"writers": writers}
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)
+    # As `rucksack serve` runs it (orchestrator.web.server), on the chosen loop.
+    server.run(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)
 
 
 # --- the run ------------------------------------------------------------------------------------

@@ -77,8 +77,10 @@ def _jaas(event_type: str, room: str, meeting: str, stamp: float, key: str, data
     ).encode()
 
 
-def session_events(index: int, room: str, people: Sequence[str], start: dt.datetime) -> list[ConferenceEvent]:
-    """Parsed events of one session (``integrations.jitsi.ConferenceEvent``)."""
+def session_events(
+    index: int, room: str, people: Sequence[str], start: dt.datetime
+) -> list[tuple[ConferenceEvent, bytes]]:
+    """The webhooks of one session: each parsed (``integrations.jitsi.ConferenceEvent``), with its body."""
     from integrations.jitsi import parse_event_sync, parse_jaas
 
     t0 = start.timestamp()
@@ -146,7 +148,7 @@ def session_events(index: int, room: str, people: Sequence[str], start: dt.datet
                 all_occupants=roster,
             )
         )
-        return [parse_event_sync(endpoint, body) for endpoint, body in es]
+        return [(parse_event_sync(endpoint, body), body) for endpoint, body in es]
 
     meeting = f"meeting-{index:04d}"
     keys = iter(range(1_000_000))
@@ -189,7 +191,7 @@ def session_events(index: int, room: str, people: Sequence[str], start: dt.datet
     bodies.append(
         _jaas("ROOM_DESTROYED", room, meeting, t0 + 5400, f"{meeting}-{next(keys)}", {"isBreakout": False})
     )
-    return [parse_jaas(body) for body in bodies]
+    return [(parse_jaas(body), body) for body in bodies]
 
 
 def seed(database_url: str, sessions: int, people: int) -> tuple[int, dict[str, int]]:
@@ -285,8 +287,9 @@ def seed(database_url: str, sessions: int, people: int) -> tuple[int, dict[str, 
                 )
             )
             deployment_id = es.id if s % 2 == 0 else jaas.id
-            for event in session_events(s, room, ids, start):
-                row = InboxRow.for_event(event, deployment_id=deployment_id, body=b"{}", headers={})
+            for event, body in session_events(s, room, ids, start):
+                # The real body: the worker parses it when it claims the row.
+                row = InboxRow.for_event(event, deployment_id=deployment_id, body=body, headers={})
                 rows.append(row.as_values())
         db.flush()
         db.execute(sa.insert(ConferenceEvent), rows)
