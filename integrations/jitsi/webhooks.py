@@ -328,48 +328,31 @@ def parse_jaas(body: bytes) -> ConferenceEvent:
         raise PayloadError(f"fqn {fqn!r} is not '<appId>/<room>' for appId {app_id!r}")
 
     kind = _JAAS_KINDS.get(event_type, EventKind.OTHER)
-    room_name = fqn[len(prefix) :].lower()
+    envelope: dict[str, Any] = {
+        "source": "jaas",
+        "kind": kind,
+        "raw_type": event_type,
+        "dedupe_key": idempotency_key,
+        "room_name": fqn[len(prefix) :].lower(),
+        "meeting_key": session_id,
+        "occurred_at": occurred_at,
+    }
     if kind is EventKind.OTHER:
         # Stored and acknowledged, never interpreted: its `data` has a shape we do not know.
-        return ConferenceEvent(
-            source="jaas",
-            kind=kind,
-            raw_type=event_type,
-            dedupe_key=idempotency_key,
-            room_name=room_name,
-            meeting_key=session_id,
-            occurred_at=occurred_at,
-        )
+        return ConferenceEvent(**envelope)
 
     is_breakout = _optional_bool(details, "isBreakout", "data.")
+    envelope["is_breakout"] = is_breakout
     # Only breakout rooms carry this; a stray value on a main-room event identifies nothing.
-    breakout_room_id = _optional_str(details, "breakoutRoomId", "data.") if is_breakout else None
-    if kind is EventKind.ROOM_CREATED or kind is EventKind.ROOM_DESTROYED:
-        return ConferenceEvent(
-            source="jaas",
-            kind=kind,
-            raw_type=event_type,
-            dedupe_key=idempotency_key,
-            room_name=room_name,
-            meeting_key=session_id,
-            occurred_at=occurred_at,
-            is_breakout=is_breakout,
-            breakout_room_id=breakout_room_id,
-            room_created_at=occurred_at if kind is EventKind.ROOM_CREATED else None,
-            room_destroyed_at=occurred_at if kind is EventKind.ROOM_DESTROYED else None,
-        )
+    envelope["breakout_room_id"] = _optional_str(details, "breakoutRoomId", "data.") if is_breakout else None
+    if kind is EventKind.ROOM_CREATED:
+        return ConferenceEvent(**envelope, room_created_at=occurred_at)
+    if kind is EventKind.ROOM_DESTROYED:
+        return ConferenceEvent(**envelope, room_destroyed_at=occurred_at)
 
     # Participant events, in the main room or its lobby.
     return ConferenceEvent(
-        source="jaas",
-        kind=kind,
-        raw_type=event_type,
-        dedupe_key=idempotency_key,
-        room_name=room_name,
-        meeting_key=session_id,
-        occurred_at=occurred_at,
-        is_breakout=is_breakout,
-        breakout_room_id=breakout_room_id,
+        **envelope,
         person_id=_person_id(details, "id", "data."),
         # The name may be what was typed at pre-join: display only, never identity.
         person_name=_optional_str(details, "name", "data.", allow_empty=True) or "",
