@@ -135,6 +135,8 @@ class Centre(Base):
     present_min_minutes: Mapped[int] = mapped_column(Integer, default=45)
     present_min_share: Mapped[int] = mapped_column(Integer, default=50)  # percent
     late_after_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    # Left early: no longer in, and the last leave more than this before the scheduled end.
+    early_leave_minutes: Mapped[int] = mapped_column(Integer, default=10)
     regular_threshold_percent: Mapped[int] = mapped_column(Integer, default=50)
     # Retention (days).
     raw_event_retention_days: Mapped[int] = mapped_column(Integer, default=30)

@@ -97,17 +97,12 @@ REMATCH_WINDOW = dt.timedelta(days=2)
 
 
 def policy_for(centre: Centre) -> Policy:
-    """The centre's attendance policy.
-
-    The centre has no separate early-leave setting: leaving earlier than ``late_after_minutes``
-    before the scheduled end counts as leaving early, the same tolerance at both ends of the
-    session (arriving 10 minutes late and leaving 10 minutes early are judged alike).
-    """
+    """The centre's attendance policy (its settings page and ``PATCH /centres/{id}``)."""
     return Policy(
         present_min_minutes=centre.present_min_minutes,
         present_min_share=centre.present_min_share,
         late_after_minutes=centre.late_after_minutes,
-        early_leave_minutes=centre.late_after_minutes,
+        early_leave_minutes=centre.early_leave_minutes,
         clip_before_minutes=CLIP_BEFORE_MINUTES,
         clip_after_minutes=CLIP_AFTER_MINUTES,
     )

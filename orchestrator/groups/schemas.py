@@ -84,6 +84,9 @@ class CentreOut(_Out):
     present_min_minutes: int = Field(description="Present from this many minutes in the session")
     present_min_share: int = Field(description="... or from this share (percent) of the scheduled length")
     late_after_minutes: int = Field(description="Joining later than this after the start counts as late")
+    early_leave_minutes: int = Field(
+        description="Leaving for good earlier than this before the scheduled end counts as leaving early"
+    )
     regular_threshold_percent: int = Field(
         description="Attendance rate from which a parent counts as regular"
     )
@@ -120,6 +123,7 @@ class CentrePatch(_Body):
     present_min_minutes: Int | None = Field(default=None, description="1 to 600")
     present_min_share: Int | None = Field(default=None, description="1 to 100 (percent)")
     late_after_minutes: Int | None = Field(default=None, description="0 to 240")
+    early_leave_minutes: Int | None = Field(default=None, description="0 to 240")
     regular_threshold_percent: Int | None = Field(default=None, description="1 to 100")
     raw_event_retention_days: Int | None = Field(default=None, description="1 to 30")
     contact_grace_days: Int | None = Field(default=None, description="0 to 730")

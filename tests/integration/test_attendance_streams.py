@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator.accounts import services as accounts
-from orchestrator.models import ConferenceEvent, Session
+from orchestrator.models import Centre, ConferenceEvent, Group, Session
 from tests import factories
 
 ROOM = "rs-7k2p9xq4m1c8d3f6-0001"
@@ -367,6 +367,20 @@ async def test_event_sync_session_reordered_and_duplicated(client, db, world, se
     # The recorder (no token id) is an unidentified occupant, closed at destruction.
     assert data["unidentified_occupants"] == 1
     assert len(data["people"]) == 4
+
+
+async def test_leaving_early_has_its_own_tolerance(client, db, world):
+    # Maria leaves at 05:05:30, 24.5 minutes before the end: early with the default 10 minutes,
+    # not with 30. Her lateness (15.5 minutes, late tolerance 10) is judged on its own.
+    session = db.get(Session, world.session_id)
+    centre = db.get(Centre, db.get(Group, session.group_id).centre_id)
+    centre.early_leave_minutes = 30
+    db.commit()
+    await post(client, world, event_sync_session())
+    process()
+    people = by_name(await attendance(client, world))
+    assert summary(people["Maria"]) == ("parent", 20, "partial", True, False)
+    assert summary(people["Ayşe"]) == ("parent", 59, "present", False, False)
 
 
 async def test_the_worker_keeps_each_event_as_parsed_when_it_claims_it(client, db, world):

@@ -331,6 +331,7 @@ async def test_centre_settings_are_saved_and_checked(client, db, world):
         "present_min_minutes": "40",
         "present_min_share": "60",
         "late_after_minutes": "15",
+        "early_leave_minutes": "25",
         "regular_threshold_percent": "75",
         "raw_event_retention_days": "14",
         "contact_grace_days": "60",
@@ -345,6 +346,7 @@ async def test_centre_settings_are_saved_and_checked(client, db, world):
         [1440, 60],
     )
     assert (centre.present_min_share, centre.regular_threshold_percent) == (60, 75)
+    assert (centre.late_after_minutes, centre.early_leave_minutes) == (15, 25)
 
     resp = await client.post("/centre", data={**form, "raw_event_retention_days": "90", "name": "Anders"})
     assert resp.status == 422
