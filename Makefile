@@ -43,8 +43,12 @@ messages: setup ## extract translatable strings and update every catalog
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k pgettext:1c,2 -o orchestrator/translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i orchestrator/translations/messages.pot -d orchestrator/translations --no-fuzzy-matching --ignore-obsolete
 
-bench: setup ## run the benchmarks in bench/ (see docs/performance.md)
-	$(BIN)/python -m bench.run_all
+bench: setup ## run the benchmarks in bench/ (see docs/performance.md; needs PostgreSQL, Redis, wrk)
+	$(BIN)/python -m bench.feeds
+	$(BIN)/python -m bench.feeds --backend postgresql
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.process --celery redis://127.0.0.1:6379/14
+	$(BIN)/python -m bench.reports
 
 clean: ## remove the virtual environment and the embedded data
 	rm -rf $(VENV) var
