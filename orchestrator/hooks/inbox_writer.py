@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -61,12 +60,16 @@ _TABLE: Table = ConferenceEvent.__table__  # type: ignore[assignment]
 
 # The batch is one array of ``conference_event_inbox_row`` records (a type made by migration 0002
 # with these fields in this order; ``_records`` builds them), unnested into rows by the server.
+# Instants arrive aware (TIMESTAMPTZ) and are stored as naive UTC, as models.UTCDateTime does.
 _PG_INSERT_BATCH = """
     INSERT INTO conference_events (
         deployment_id, source, dedupe_key, state, kind, room_name, meeting_key, person_id,
         connection_id, occurred_at, headers, body, error, received_at
     )
-    SELECT * FROM unnest($1::conference_event_inbox_row[])
+    SELECT r.deployment_id, r.source, r.dedupe_key, r.state, r.kind, r.room_name, r.meeting_key,
+           r.person_id, r.connection_id, r.occurred_at AT TIME ZONE 'UTC', r.headers, r.body,
+           r.error, r.received_at AT TIME ZONE 'UTC'
+    FROM unnest($1::conference_event_inbox_row[]) AS r
     ON CONFLICT DO NOTHING
 """
 
@@ -359,16 +362,6 @@ class _Lane:
                 await conn.close()
 
 
-def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
-    # The inbox columns hold naive UTC (see models.UTCDateTime); the direct insert bypasses the
-    # column type, so the conversion is done here. Parsed events are in UTC already.
-    if value is None:
-        return None
-    if value.tzinfo is not dt.UTC:
-        value = value.astimezone(dt.UTC)
-    return value.replace(tzinfo=None)
-
-
 def _json_text(value: Any) -> str:
     # orjson: several times faster than json.dumps, at one document per event.
     return orjson.dumps(value).decode()
@@ -387,11 +380,11 @@ def _records(rows: Sequence[InboxRow]) -> list[tuple[Any, ...]]:
             r.meeting_key,
             r.person_id,
             r.connection_id,
-            _naive_utc(r.occurred_at),
+            r.occurred_at,
             _json_text(r.headers),
             r.body,
             r.error,
-            _naive_utc(r.received_at),
+            r.received_at,
         )
         for r in rows
     ]

@@ -3,7 +3,9 @@
 The inbox batch writer sends a batch of webhooks as one array of ``conference_event_inbox_row``
 records (``orchestrator/hooks/inbox_writer.py``). asyncpg encodes a record's fields directly,
 where an array per column made it inspect every element in Python-level code; measured: 21–23
-instead of 23–31 µs of CPU per row in the web process. The fields and their order are those
+instead of 23–31 µs of CPU per row in the web process. Instants travel as ``TIMESTAMPTZ``,
+which asyncpg encodes from aware datetimes in C; the insert stores them as naive UTC, like
+every instant in the schema. The fields and their order are those
 of the writer's ``_records``. SQLite has no such types and needs none (its batch insert is a
 plain executemany).
 
@@ -39,11 +41,11 @@ def upgrade() -> None:
             meeting_key TEXT,
             person_id TEXT,
             connection_id TEXT,
-            occurred_at TIMESTAMP,
+            occurred_at TIMESTAMPTZ,
             headers JSON,
             body BYTEA,
             error TEXT,
-            received_at TIMESTAMP
+            received_at TIMESTAMPTZ
         )
         """
     )
