@@ -37,12 +37,12 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from ical.types.recur import Recur
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from calendars import Feed, FeedOccurrence, FeedOneOff, FeedSeries, render_feed, render_single_event
 from calendars.recurrence import plan_series
-from orchestrator import audit, i18n
+from orchestrator import audit, i18n, link_secrets
 from orchestrator.access import Actor, require_group
 from orchestrator.conference import services as conference
 from orchestrator.conference.decisions import Timing
@@ -623,32 +623,10 @@ class FeedStatus:
     group_ids: tuple[int, ...] = ()
 
 
-def _owner_filter(parent_id: int | None, staff_user_id: int | None) -> list[object]:
-    if parent_id is not None:
-        return [AccessSecret.parent_id == parent_id]
-    return [AccessSecret.staff_user_id == staff_user_id]
-
-
-def _revoke_active(
-    db: DbSession, *, parent_id: int | None = None, staff_user_id: int | None = None, now: dt.datetime
-) -> int:
-    result = db.execute(
-        update(AccessSecret)
-        .where(
-            *_owner_filter(parent_id, staff_user_id),  # type: ignore[arg-type]
-            AccessSecret.purpose == PURPOSE,
-            AccessSecret.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 def _status(db: DbSession, *, parent_id: int | None = None, staff_user_id: int | None = None) -> FeedStatus:
     rows = db.execute(
         select(AccessSecret.created_at, AccessSecret.revoked_at, AccessSecret.group_ids).where(
-            *_owner_filter(parent_id, staff_user_id),  # type: ignore[arg-type]
+            link_secrets.owned_by(parent_id, staff_user_id),
             AccessSecret.purpose == PURPOSE,
         )
     ).all()
@@ -673,12 +651,7 @@ def issue_parent_feed(
     """A new feed address for the parent (shown once); the previous one stops working."""
     now = now or utcnow()
     parent = _parent_for_staff(db, actor, parent_id)
-    revoked = _revoke_active(db, parent_id=parent.id, now=now)
-    secret = new_secret()
-    db.add(
-        AccessSecret(purpose=PURPOSE, secret_hash=hash_secret(secret), parent_id=parent.id, created_at=now)
-    )
-    db.flush()
+    secret, revoked = link_secrets.issue(db, purpose=PURPOSE, now=now, parent_id=parent.id)
     audit.record(
         db,
         actor,
@@ -695,7 +668,7 @@ def revoke_parent_feed(db: DbSession, *, actor: Actor, parent_id: int, now: dt.d
     """Switches the parent's feed off; returns how many addresses were active (0 or 1)."""
     now = now or utcnow()
     parent = _parent_for_staff(db, actor, parent_id)
-    revoked = _revoke_active(db, parent_id=parent.id, now=now)
+    revoked = link_secrets.revoke_active(db, purpose=PURPOSE, now=now, parent_id=parent.id)
     audit.record(
         db,
         actor,
@@ -757,18 +730,9 @@ def issue_own_feed(
     now = now or utcnow()
     _require_feed_role(actor)
     chosen = _chosen_groups(db, actor, group_ids)
-    revoked = _revoke_active(db, staff_user_id=actor.user_id, now=now)
-    secret = new_secret()
-    db.add(
-        AccessSecret(
-            purpose=PURPOSE,
-            secret_hash=hash_secret(secret),
-            staff_user_id=actor.user_id,
-            group_ids=list(chosen),
-            created_at=now,
-        )
+    secret, revoked = link_secrets.issue(
+        db, purpose=PURPOSE, now=now, staff_user_id=actor.user_id, group_ids=chosen
     )
-    db.flush()
     audit.record(
         db,
         actor,
@@ -783,7 +747,7 @@ def issue_own_feed(
 def revoke_own_feed(db: DbSession, *, actor: Actor, now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     _require_feed_role(actor)
-    revoked = _revoke_active(db, staff_user_id=actor.user_id, now=now)
+    revoked = link_secrets.revoke_active(db, purpose=PURPOSE, now=now, staff_user_id=actor.user_id)
     audit.record(
         db,
         actor,
@@ -901,7 +865,7 @@ def parent_calendar(
                 row.revoked_at = now
         db.flush()
     if mine is None and (not active or replace):
-        _revoke_active(db, parent_id=parent.id, now=now)
+        link_secrets.revoke_active(db, purpose=PURPOSE, now=now, parent_id=parent.id)
         mine = _derived_row(db, parent, personal_secret, now)
     if mine is None:
         return ParentCalendar(parent.language, None, True, [])

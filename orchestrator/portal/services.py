@@ -12,10 +12,10 @@ import dataclasses
 import datetime as dt
 import logging
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
-from orchestrator import audit
+from orchestrator import audit, link_secrets
 from orchestrator.access import Actor, require_centre
 from orchestrator.conference import services as conference
 from orchestrator.conference.decisions import JoinState, Timing, decide_join
@@ -23,7 +23,7 @@ from orchestrator.conference.deployments import DeploymentUnusable
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.i18n import PARENT_LANGUAGES, gettext
 from orchestrator.models import AccessSecret, Enrolment, Group, Parent, Session, utcnow
-from orchestrator.security import hash_secret, looks_like_secret, new_secret
+from orchestrator.security import hash_secret, looks_like_secret
 
 __all__ = [
     "GroupSessions",
@@ -211,27 +211,8 @@ def _parent_for_staff(db: DbSession, actor: Actor, parent_id: int) -> Parent:
     return parent
 
 
-def _revoke_active(db: DbSession, parent_id: int, now: dt.datetime) -> int:
-    result = db.execute(
-        update(AccessSecret)
-        .where(
-            AccessSecret.parent_id == parent_id,
-            AccessSecret.purpose == PURPOSE,
-            AccessSecret.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 def _issue(db: DbSession, actor: Actor, parent: Parent, base_url: str, now: dt.datetime) -> IssuedLink:
-    revoked = _revoke_active(db, parent.id, now)
-    secret = new_secret()
-    db.add(
-        AccessSecret(purpose=PURPOSE, secret_hash=hash_secret(secret), parent_id=parent.id, created_at=now)
-    )
-    db.flush()
+    secret, revoked = link_secrets.issue(db, purpose=PURPOSE, now=now, parent_id=parent.id)
     audit.record(
         db,
         actor,
@@ -266,7 +247,7 @@ def revoke_personal_link(
     """Revokes the parent's personal link; returns how many were active (0 or 1)."""
     now = now or utcnow()
     parent = _parent_for_staff(db, actor, parent_id)
-    revoked = _revoke_active(db, parent.id, now)
+    revoked = link_secrets.revoke_active(db, purpose=PURPOSE, now=now, parent_id=parent.id)
     audit.record(
         db,
         actor,
