@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator import i18n
-from orchestrator.conference.decisions import JoinState, Timing
-from orchestrator.conference.services import JoinOutcome
+from orchestrator.conference.decisions import JoinState
 from orchestrator.errors import NotFound
 from orchestrator.feeds import services
 from orchestrator.feeds.cache import FeedCache, RateLimiter
@@ -38,7 +37,16 @@ from orchestrator.feeds.http import make_representation, respond
 from orchestrator.feeds.probe import FeedReader, Probe, make_reader
 from orchestrator.models import utcnow
 from orchestrator.portal import services as portal
-from orchestrator.portal.views import join_page, state_response
+from orchestrator.portal.views import (
+    PRIVATE_HEADERS,
+    join_answer,
+    join_page,
+    private,
+    route_id,
+    state_response,
+    timing,
+    unknown_link_state,
+)
 from orchestrator.security import hash_secret
 from orchestrator.settings import Settings
 from orchestrator.web.context import db_run, render, require_actor
@@ -56,11 +64,6 @@ FEEDS = "feeds"
 # a browser or proxy from asking again within a few minutes.
 MAX_AGE = 300
 FEED_FILENAME = "rucksack.ics"
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-}
 # The same bytes for every refused secret, whatever the reason.
 _NOT_FOUND_BODY = b"Not found\n"
 
@@ -105,16 +108,6 @@ def _settings(request: web.Request) -> Settings:
 
 def _base_url(request: web.Request) -> str:
     return _settings(request).web.base_url
-
-
-def _timing(request: web.Request) -> Timing:
-    return Timing.from_settings(_settings(request).sessions)
-
-
-def _int(value: str) -> int:
-    # Route patterns allow digits only; a number beyond the database's integer is no id.
-    number = int(value)
-    return number if number < 2**31 else 0
 
 
 # -- failures, without secrets in the log ------------------------------------------------------
@@ -233,7 +226,7 @@ async def session_download(request: web.Request) -> web.StreamResponse:
             request,
             services.session_download,
             secret=secret,
-            session_id=_int(request.match_info["session_id"]),
+            session_id=route_id(request.match_info["session_id"]),
             base_url=_base_url(request),
         )
     except services.UnknownFeed:
@@ -251,7 +244,7 @@ async def staff_session_download(request: web.Request) -> web.StreamResponse:
         request,
         services.staff_session_download,
         actor=actor,
-        session_id=_int(request.match_info["session_id"]),
+        session_id=route_id(request.match_info["session_id"]),
         base_url=_base_url(request),
         language=i18n.current_language(),
     )
@@ -262,11 +255,6 @@ async def staff_session_download(request: web.Request) -> web.StreamResponse:
 
 
 # -- joining from a parent's calendar ---------------------------------------------------------
-
-
-def _private(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers.update(PRIVATE_HEADERS)
-    return response
 
 
 def _visitor_language(request: web.Request) -> str:
@@ -280,53 +268,41 @@ def _visitor_language(request: web.Request) -> str:
 
 def _link_not_found(request: web.Request) -> web.StreamResponse:
     i18n.use_language(_visitor_language(request))
-    return _private(render(request, "portal/not_found.html", status=404))
-
-
-def _join_page(
-    request: web.Request, secret: str, session_id: int, outcome: JoinOutcome | None, state: str
-) -> web.StreamResponse:
-    """The portal's join page, with addresses through the feed secret and no personal page
-    behind it (a calendar's secret is not the personal one)."""
-    return join_page(request, f"/feeds/{secret}/join/s/{session_id}", "", outcome, state)
+    return private(render(request, "portal/not_found.html", status=404))
 
 
 @_guarded("join from a calendar")
 async def join(request: web.Request) -> web.StreamResponse:
     """A calendar event's link to one session: into the room when live, else what is going on."""
     secret = request.match_info["secret"]
-    session_id = _int(request.match_info["session_id"])
+    session_id = route_id(request.match_info["session_id"])
     try:
         parent, outcome = await db_run(
-            request, services.join_via_feed, secret=secret, session_id=session_id, timing=_timing(request)
+            request, services.join_via_feed, secret=secret, session_id=session_id, timing=timing(request)
         )
     except services.UnknownFeed:
         return _link_not_found(request)
     i18n.use_language(parent.language)
-    if outcome is None:
-        return _join_page(request, secret, session_id, None, "unavailable")
-    if outcome.state is JoinState.LIVE and outcome.join_url:
-        raise web.HTTPSeeOther(outcome.join_url, headers=PRIVATE_HEADERS)
-    return _join_page(request, secret, session_id, outcome, outcome.state)
+    # Addresses through the feed secret, and no personal page behind it (a calendar's secret is
+    # not the personal one).
+    return join_answer(request, f"/feeds/{secret}/join/s/{session_id}", "", outcome)
 
 
 @_guarded("join state")
 async def join_state(request: web.Request) -> web.StreamResponse:
     """The waiting page's polling endpoint (the portal's ``waiting.js`` reads it)."""
     secret = request.match_info["secret"]
-    session_id = _int(request.match_info["session_id"])
+    session_id = route_id(request.match_info["session_id"])
     try:
         outcome = await db_run(
             request,
             services.join_state_via_feed,
             secret=secret,
             session_id=session_id,
-            timing=_timing(request),
+            timing=timing(request),
         )
     except services.UnknownFeed:
-        return _private(
-            web.json_response({"error": {"code": "not_found", "message": "unknown link"}}, status=404)
-        )
+        return unknown_link_state()
     return state_response(outcome, session_id)
 
 
@@ -339,21 +315,22 @@ async def join_group(request: web.Request) -> web.StreamResponse:
             request,
             services.group_session_via_feed,
             secret=secret,
-            group_id=_int(request.match_info["group_id"]),
-            timing=_timing(request),
+            group_id=route_id(request.match_info["group_id"]),
+            timing=timing(request),
         )
     except services.UnknownFeed:
         return _link_not_found(request)
     if session_id is not None:
         raise web.HTTPSeeOther(f"/feeds/{secret}/join/s/{session_id}", headers=PRIVATE_HEADERS)
     i18n.use_language(parent.language)
-    return _join_page(request, secret, 0, None, JoinState.NOT_ENROLLED if not enrolled else "no_session")
+    state = JoinState.NOT_ENROLLED if not enrolled else "no_session"
+    return join_page(request, f"/feeds/{secret}/join/s/0", "", None, state)
 
 
 async def staff_current(request: web.Request) -> web.StreamResponse:
     """A staff feed's master event: the group's live or next session, else the group's page."""
     actor = await require_actor(request)
-    group_id = _int(request.match_info["group_id"])
+    group_id = route_id(request.match_info["group_id"])
     session_id = await db_run(request, services.staff_current_session, actor=actor, group_id=group_id)
     if session_id is None:
         raise web.HTTPSeeOther("/facilitator" if actor.is_facilitator else f"/groups/{group_id}")
@@ -382,7 +359,7 @@ async def parent_calendar(request: web.Request) -> web.StreamResponse:
         # Post/redirect/get: reloading the page must not replace the feed again.
         raise web.HTTPSeeOther(f"/p/{secret}/calendar", headers=PRIVATE_HEADERS)
     i18n.use_language(page.language)
-    return _private(render(request, "feeds/parent_calendar.html", {"page": page, "secret": secret}))
+    return private(render(request, "feeds/parent_calendar.html", {"page": page, "secret": secret}))
 
 
 # -- staff pages ------------------------------------------------------------------------------
@@ -394,7 +371,7 @@ async def own_feed_page(request: web.Request) -> web.StreamResponse:
     issued = None
     if request.method == "POST":
         form = await request.post()
-        chosen = [_int(v) for v in form.getall("group_id", []) if isinstance(v, str) and v.isdigit()]
+        chosen = [route_id(v) for v in form.getall("group_id", []) if isinstance(v, str) and v.isdigit()]
         issued = await db_run(
             request, services.issue_own_feed, actor=actor, base_url=_base_url(request), group_ids=chosen
         )
@@ -414,7 +391,7 @@ async def own_feed_revoke(request: web.Request) -> web.StreamResponse:
 async def parent_feed_page(request: web.Request) -> web.StreamResponse:
     """``/parents/<id>/feed``: a coordinator issues or revokes a parent's feed address."""
     actor = await require_actor(request, "coordinator", "admin")
-    parent_id = _int(request.match_info["parent_id"])
+    parent_id = route_id(request.match_info["parent_id"])
     issued = None
     if request.method == "POST":
         issued = await db_run(
@@ -432,7 +409,7 @@ async def parent_feed_page(request: web.Request) -> web.StreamResponse:
 
 async def parent_feed_revoke(request: web.Request) -> web.StreamResponse:
     actor = await require_actor(request, "coordinator", "admin")
-    parent_id = _int(request.match_info["parent_id"])
+    parent_id = route_id(request.match_info["parent_id"])
     await db_run(request, services.revoke_parent_feed, actor=actor, parent_id=parent_id)
     raise web.HTTPSeeOther(f"/parents/{parent_id}/feed")
 

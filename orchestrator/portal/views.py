@@ -48,11 +48,13 @@ PRIVATE_HEADERS = {
 }
 
 
-def _timing(request: web.Request) -> Timing:
+def timing(request: web.Request) -> Timing:
+    """The join windows and token lifetimes configured for sessions."""
     return Timing.from_settings(request.app[SETTINGS].sessions)
 
 
-def _private(response: web.StreamResponse) -> web.StreamResponse:
+def private(response: web.StreamResponse) -> web.StreamResponse:
+    """``response`` marked as a private page of a link: not cached, not indexed, no referrer."""
     response.headers.update(PRIVATE_HEADERS)
     return response
 
@@ -85,10 +87,10 @@ def _remember(response: web.StreamResponse, request: web.Request, code: str) -> 
 def _not_found(request: web.Request) -> web.StreamResponse:
     # One page for unknown, revoked and malformed links: nothing in it depends on which it was.
     i18n.use_language(_visitor_language(request))
-    return _private(render(request, "portal/not_found.html", status=404))
+    return private(render(request, "portal/not_found.html", status=404))
 
 
-def _int(value: str) -> int:
+def route_id(value: str) -> int:
     # Route patterns allow digits only; huge numbers would overflow the database's integer.
     number = int(value)
     return number if number < 2**31 else 0
@@ -102,7 +104,7 @@ async def personal_page(request: web.Request) -> web.StreamResponse:
     chosen = request.match_info.get("lang")
     try:
         page = await db_run(
-            request, services.personal_page, secret=secret, timing=_timing(request), language=chosen
+            request, services.personal_page, secret=secret, timing=timing(request), language=chosen
         )
     except services.UnknownLink:
         return _not_found(request)
@@ -110,7 +112,7 @@ async def personal_page(request: web.Request) -> web.StreamResponse:
     response = render(request, "portal/home.html", {"page": page, "secret": secret})
     if chosen:
         _remember(response, request, chosen)
-    return _private(response)
+    return private(response)
 
 
 # -- join ------------------------------------------------------------------------------------
@@ -119,12 +121,6 @@ async def personal_page(request: web.Request) -> web.StreamResponse:
 def _clock(seconds: int) -> str:
     hours, rest = divmod(max(0, seconds), 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-def _join_page(
-    request: web.Request, secret: str, session_id: int, outcome: JoinOutcome | None, state: str
-) -> web.StreamResponse:
-    return join_page(request, f"/p/{secret}/s/{session_id}", f"/p/{secret}", outcome, state)
 
 
 def join_page(
@@ -159,42 +155,52 @@ def join_page(
         "countdown": countdown,
     }
     status = 403 if state == JoinState.NOT_ENROLLED else 503 if state == "unavailable" else 200
-    return _private(render(request, "portal/join.html", context, status=status))
+    return private(render(request, "portal/join.html", context, status=status))
 
 
 async def join(request: web.Request) -> web.StreamResponse:
     secret = request.match_info["secret"]
-    session_id = _int(request.match_info["session_id"])
+    session_id = route_id(request.match_info["session_id"])
     try:
         parent, outcome = await db_run(
-            request, services.parent_join, secret=secret, session_id=session_id, timing=_timing(request)
+            request, services.parent_join, secret=secret, session_id=session_id, timing=timing(request)
         )
     except services.UnknownLink:
         return _not_found(request)
     i18n.use_language(parent.language)
-    if outcome is None:
-        return _join_page(request, secret, session_id, None, "unavailable")
-    if outcome.state is JoinState.LIVE and outcome.join_url:
-        raise web.HTTPSeeOther(outcome.join_url, headers=PRIVATE_HEADERS)
-    return _join_page(request, secret, session_id, outcome, outcome.state)
+    return join_answer(request, f"/p/{secret}/s/{session_id}", f"/p/{secret}", outcome)
 
 
 async def join_state(request: web.Request) -> web.StreamResponse:
     secret = request.match_info["secret"]
-    session_id = _int(request.match_info["session_id"])
+    session_id = route_id(request.match_info["session_id"])
     try:
         outcome = await db_run(
             request,
             services.parent_session_state,
             secret=secret,
             session_id=session_id,
-            timing=_timing(request),
+            timing=timing(request),
         )
     except services.UnknownLink:
-        return _private(
-            web.json_response({"error": {"code": "not_found", "message": "unknown link"}}, status=404)
-        )
+        return unknown_link_state()
     return state_response(outcome, session_id)
+
+
+def join_answer(
+    request: web.Request, base: str, home_path: str, outcome: JoinOutcome | None
+) -> web.StreamResponse:
+    """Into the room when the session is live, else the join page at ``base`` saying why not."""
+    if outcome is None:
+        return join_page(request, base, home_path, None, "unavailable")
+    if outcome.state is JoinState.LIVE and outcome.join_url:
+        raise web.HTTPSeeOther(outcome.join_url, headers=PRIVATE_HEADERS)
+    return join_page(request, base, home_path, outcome, outcome.state)
+
+
+def unknown_link_state() -> web.StreamResponse:
+    """The waiting page's polling answer for a link that opens nothing."""
+    return private(web.json_response({"error": {"code": "not_found", "message": "unknown link"}}, status=404))
 
 
 def state_response(outcome: JoinOutcome, session_id: int) -> web.StreamResponse:
@@ -213,23 +219,24 @@ def state_response(outcome: JoinOutcome, session_id: int) -> web.StreamResponse:
         )
     body["poll_seconds"] = WAITING_POLL_SECONDS if outcome.state is JoinState.WAITING else EARLY_POLL_SECONDS
     status = 403 if outcome.state is JoinState.NOT_ENROLLED else 200
-    return _private(web.json_response(body, status=status))
+    return private(web.json_response(body, status=status))
 
 
 async def group_current(request: web.Request) -> web.StreamResponse:
     """The calendar's master event links here: on to the group's live or next session."""
     secret = request.match_info["secret"]
-    group_id = _int(request.match_info["group_id"])
+    group_id = route_id(request.match_info["group_id"])
     try:
         parent, enrolled, session_id = await db_run(
-            request, services.group_current_session, secret=secret, group_id=group_id, timing=_timing(request)
+            request, services.group_current_session, secret=secret, group_id=group_id, timing=timing(request)
         )
     except services.UnknownLink:
         return _not_found(request)
     if session_id is not None:
         raise web.HTTPSeeOther(f"/p/{secret}/s/{session_id}", headers=PRIVATE_HEADERS)
     i18n.use_language(parent.language)
-    return _join_page(request, secret, 0, None, JoinState.NOT_ENROLLED if not enrolled else "no_session")
+    state = JoinState.NOT_ENROLLED if not enrolled else "no_session"
+    return join_page(request, f"/p/{secret}/s/0", f"/p/{secret}", None, state)
 
 
 # -- privacy notice --------------------------------------------------------------------------
@@ -278,14 +285,17 @@ def _handout(request: web.Request, link: services.IssuedLink, group_name: str | 
 async def link_page(request: web.Request) -> web.StreamResponse:
     actor = await require_actor(request, "coordinator", "admin")
     status = await db_run(
-        request, services.personal_link_status, actor=actor, parent_id=_int(request.match_info["parent_id"])
+        request,
+        services.personal_link_status,
+        actor=actor,
+        parent_id=route_id(request.match_info["parent_id"]),
     )
     return render(request, "portal/manage/link.html", {"status": status, "handout": None})
 
 
 async def link_issue(request: web.Request) -> web.StreamResponse:
     actor = await require_actor(request, "coordinator", "admin")
-    parent_id = _int(request.match_info["parent_id"])
+    parent_id = route_id(request.match_info["parent_id"])
     issued = await db_run(
         request,
         services.issue_personal_link,
@@ -304,14 +314,14 @@ async def link_issue(request: web.Request) -> web.StreamResponse:
 
 async def link_revoke(request: web.Request) -> web.StreamResponse:
     actor = await require_actor(request, "coordinator", "admin")
-    parent_id = _int(request.match_info["parent_id"])
+    parent_id = route_id(request.match_info["parent_id"])
     await db_run(request, services.revoke_personal_link, actor=actor, parent_id=parent_id)
     raise web.HTTPSeeOther(f"/parents/{parent_id}/link")
 
 
 async def handouts_form(request: web.Request) -> web.StreamResponse:
     actor = await require_actor(request, "coordinator", "admin")
-    group_id = _int(request.match_info["group_id"])
+    group_id = route_id(request.match_info["group_id"])
     group_name, parents = await db_run(request, services.group_handout_list, actor=actor, group_id=group_id)
     return render(
         request,
@@ -322,9 +332,9 @@ async def handouts_form(request: web.Request) -> web.StreamResponse:
 
 async def handouts_print(request: web.Request) -> web.StreamResponse:
     actor = await require_actor(request, "coordinator", "admin")
-    group_id = _int(request.match_info["group_id"])
+    group_id = route_id(request.match_info["group_id"])
     form = await request.post()
-    parent_ids = [_int(v) for v in form.getall("parent_id", []) if isinstance(v, str) and v.isdigit()]
+    parent_ids = [route_id(v) for v in form.getall("parent_id", []) if isinstance(v, str) and v.isdigit()]
     group_name, issued = await db_run(
         request,
         services.issue_group_handouts,
