@@ -32,8 +32,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +42,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.common import DEFAULT_ADMIN_URL, create_database, drop_database, summary
+from bench.common import DEFAULT_ADMIN_URL, ChildServer, create_database, drop_database, summary
 
 DB_NAME = "rucksack_bench_feeds"
 BENCH_SECRET = "bench-" + "0123456789abcdef" * 2
@@ -128,19 +126,6 @@ def seed(database_url: str) -> str:
 # --- servers ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 BARE_BODY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 
 
@@ -181,38 +166,8 @@ def serve(kind: str, port: int, database_url: str) -> None:
     )
 
 
-class Server:
-    def __init__(self, kind: str, database_url: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "bench.feeds", "--serve", kind, "--port", str(self.port)]
-        command += ["--database-url", database_url]
-        self.process = subprocess.Popen(command)
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.get(self.url + "/feeds/ready") as resp:
-                        if resp.status in (200, 404):
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("the server did not start")
-                await asyncio.sleep(0.1)
-
-    def cpu(self) -> float:
-        return _cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def start_server(kind: str, database_url: str) -> ChildServer:
+    return ChildServer("bench.feeds", kind, ["--database-url", database_url], ready_path="/feeds/ready")
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -331,7 +286,9 @@ def _aiohttp_load(url: str, headers: dict[str, str], args: argparse.Namespace, n
     return phase
 
 
-def load(server: Server, path: str, headers: dict[str, str], args: argparse.Namespace, name: str) -> Phase:
+def load(
+    server: ChildServer, path: str, headers: dict[str, str], args: argparse.Namespace, name: str
+) -> Phase:
     before = server.cpu()
     if args.tool == "wrk":
         phase = _wrk(server.url + path, headers, args, name)
@@ -343,7 +300,7 @@ def load(server: Server, path: str, headers: dict[str, str], args: argparse.Name
 
 
 async def check(
-    server: Server, path: str, headers: dict[str, str], expected: int, samples: int = 50
+    server: ChildServer, path: str, headers: dict[str, str], expected: int, samples: int = 50
 ) -> bytes:
     """The answers are what the phase claims to measure (wrk counts only non-2xx/3xx)."""
     body = b""
@@ -383,7 +340,7 @@ async def run(database_url: str, secret: str, args: argparse.Namespace) -> dict[
     gz = {"Accept-Encoding": "gzip"}
     results: dict[str, Phase] = {}
 
-    bare = Server("bare", database_url)
+    bare = start_server("bare", database_url)
     try:
         await bare.ready()
         print("bare aiohttp handler:", flush=True)
@@ -392,7 +349,7 @@ async def run(database_url: str, secret: str, args: argparse.Namespace) -> dict[
     finally:
         bare.stop()
 
-    app = Server("app", database_url)
+    app = start_server("app", database_url)
     try:
         await app.ready()
         print("service:", flush=True)

@@ -37,7 +37,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
-from bench.common import DEFAULT_ADMIN_URL, create_database, drop_database, summary
+from bench.common import DEFAULT_ADMIN_URL, ChildServer, cpu_seconds, create_database, drop_database, summary
 
 DB_NAME = "rucksack_bench_ingest"
 ES_SLUG = "bench-meet"
@@ -272,18 +271,6 @@ def drive_wrk(base_url: str, shots: Sequence[Shot], args: argparse.Namespace, la
 # --- servers ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def postgres_cpu_seconds() -> float | None:
     """CPU time of every PostgreSQL process on this machine (backends, WAL writer, checkpointer),
     or ``None`` when the server is elsewhere or its processes cannot be read."""
@@ -296,51 +283,21 @@ def postgres_cpu_seconds() -> float | None:
             with open(f"/proc/{entry}/comm") as f:
                 if f.read().strip() != "postgres":
                     continue
-            total += _cpu_seconds(int(entry))
+            total += cpu_seconds(int(entry))
             found = True
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return total if found else None
 
 
-class Server:
-    def __init__(
-        self, kind: str, database_url: str, broker: str, *, loop: str = "uvloop", writers: int | None = None
-    ) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "bench.ingest", "--serve", kind, "--port", str(self.port)]
-        command += ["--database-url", database_url, "--broker", broker]
-        command += ["--loop", loop]
-        if writers:
-            command += ["--writers", str(writers)]
-        self.process = subprocess.Popen(command)
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.get(self.url + "/healthz") as resp:
-                        if resp.status in (200, 404):
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("the server did not start")
-                await asyncio.sleep(0.1)
-
-    def cpu(self) -> float:
-        return _cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        # SIGINT: run_app shuts down gracefully; the inbox writer drains before the engine goes.
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def start_server(
+    kind: str, database_url: str, broker: str, *, loop: str = "uvloop", writers: int | None = None
+) -> ChildServer:
+    arguments = ["--database-url", database_url, "--broker", broker, "--loop", loop]
+    if writers:
+        arguments += ["--writers", str(writers)]
+    # Stopped with SIGINT: run_app shuts down gracefully; the inbox writer drains before the engine goes.
+    return ChildServer("bench.ingest", kind, arguments, ready_path="/healthz")
 
 
 def serve(
@@ -446,7 +403,7 @@ def stored_keys(database_url: str) -> tuple[set[str], int]:
 async def run_target(
     kind: str, database_url: str, broker: str, args: argparse.Namespace, *, seed: int
 ) -> Result:
-    server = Server(kind, database_url, broker, loop=args.loop, writers=args.writers)
+    server = start_server(kind, database_url, broker, loop=args.loop, writers=args.writers)
     try:
         await server.ready()
         # Warm-up (connections, prepared statements, caches); these events are real too and are
