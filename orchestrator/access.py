@@ -12,8 +12,34 @@ from __future__ import annotations
 import dataclasses
 
 from orchestrator.errors import Forbidden, NotFound
+from orchestrator.i18n import gettext, lazy_gettext
 
 __all__ = ["Actor", "require_centre", "require_group", "require_role", "require_scope"]
+
+# What ``require_centre`` answers, per kind of record. German needs a sentence of its own for
+# each kind (article and endings follow the noun), so the kind is not pasted into one sentence.
+_NOT_FOUND = {
+    "record": lazy_gettext("There is no such record."),
+    "centre": lazy_gettext("There is no such centre."),
+    "closure day": lazy_gettext("There is no such closure day."),
+    "deployment": lazy_gettext("There is no such Jitsi deployment."),
+    "group": lazy_gettext("There is no such group."),
+    "notification": lazy_gettext("There is no such notification."),
+    "parent": lazy_gettext("There is no such parent."),
+    "schedule": lazy_gettext("There is no such schedule."),
+    "staff member": lazy_gettext("There is no such staff member."),
+}
+_FACILITATORS_MAY_NOT_CHANGE = {
+    "record": lazy_gettext("facilitators may not change this record"),
+    "centre": lazy_gettext("facilitators may not change this centre"),
+    "closure day": lazy_gettext("facilitators may not change this closure day"),
+    "deployment": lazy_gettext("facilitators may not change this deployment"),
+    "group": lazy_gettext("facilitators may not change this group"),
+    "notification": lazy_gettext("facilitators may not change this notification"),
+    "parent": lazy_gettext("facilitators may not change this parent"),
+    "schedule": lazy_gettext("facilitators may not change this schedule"),
+    "staff member": lazy_gettext("facilitators may not change this staff member"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,20 +81,24 @@ class Actor:
 
 def require_role(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
-        raise Forbidden("your role may not do this")
+        raise Forbidden(gettext("your role may not do this"))
 
 
 def require_scope(actor: Actor, scope: str) -> None:
     if actor.scopes is not None and scope not in actor.scopes:
-        raise Forbidden(f"this API token lacks the {scope!r} scope")
+        raise Forbidden(gettext("this API token lacks the %(scope)s scope") % {"scope": repr(scope)})
 
 
 def require_centre(actor: Actor, centre_id: int, *, what: str = "record") -> None:
-    """The actor manages the centre; others are told the record does not exist."""
+    """The actor manages the centre; others are told the record does not exist.
+
+    ``what`` names the kind of record in the answer: one of the keys of ``_NOT_FOUND``.
+    """
     if not actor.can_manage_centre(centre_id):
         if actor.centre_id == centre_id and actor.is_facilitator:
-            raise Forbidden(f"facilitators may not change this {what}")
-        raise NotFound(f"no such {what}")
+            message = _FACILITATORS_MAY_NOT_CHANGE.get(what, _FACILITATORS_MAY_NOT_CHANGE["record"])
+            raise Forbidden(gettext(message))
+        raise NotFound(gettext(_NOT_FOUND.get(what, _NOT_FOUND["record"])))
 
 
 def require_group(actor: Actor, centre_id: int, group_id: int, *, manage: bool = False) -> None:
@@ -77,4 +107,4 @@ def require_group(actor: Actor, centre_id: int, group_id: int, *, manage: bool =
         require_centre(actor, centre_id, what="group")
         return
     if not actor.can_see_group(centre_id, group_id):
-        raise NotFound("no such group")
+        raise NotFound(gettext("There is no such group."))

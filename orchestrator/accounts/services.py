@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from orchestrator import audit
 from orchestrator.access import Actor
 from orchestrator.errors import Conflict, InvalidInput, NotFound
+from orchestrator.i18n import gettext
 from orchestrator.models import (
     PARENT_LANGUAGES,
     ROLES,
@@ -69,13 +70,17 @@ def create_centre(
 ) -> Centre:
     name = name.strip()
     if not name:
-        raise InvalidInput("a centre needs a name", field="name")
+        raise InvalidInput(gettext("a centre needs a name"), field="name")
     if not _SLUG.match(slug):
-        raise InvalidInput("slug: use lowercase letters, digits and '-' (at most 63)", field="slug")
+        raise InvalidInput(gettext("slug: use lowercase letters, digits and '-' (at most 63)"), field="slug")
     if default_language not in PARENT_LANGUAGES:
-        raise InvalidInput(f"unknown language {default_language!r}", field="default_language")
+        raise InvalidInput(
+            gettext("unknown language %(code)s") % {"code": repr(default_language)}, field="default_language"
+        )
     if db.scalar(select(Centre.id).where(Centre.slug == slug)) is not None:
-        raise Conflict(f"a centre with slug {slug!r} exists already", field="slug")
+        raise Conflict(
+            gettext("a centre with slug %(slug)s exists already") % {"slug": repr(slug)}, field="slug"
+        )
     centre = Centre(name=name, slug=slug, default_language=default_language, municipality=municipality)
     db.add(centre)
     db.flush()
@@ -95,21 +100,27 @@ def create_user(
 ) -> StaffUser:
     email = email.strip().lower()
     if not _EMAIL.match(email):
-        raise InvalidInput("not an e-mail address", field="email")
+        raise InvalidInput(gettext("This is not an e-mail address."), field="email")
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(
+            gettext("%(field)s must be one of %(choices)s") % {"field": "role", "choices": ", ".join(ROLES)},
+            field="role",
+        )
     if role != "admin" and centre_id is None:
-        raise InvalidInput("coordinators and facilitators belong to a centre", field="centre_id")
+        raise InvalidInput(gettext("coordinators and facilitators belong to a centre"), field="centre_id")
     if centre_id is not None and db.get(Centre, centre_id) is None:
-        raise InvalidInput(f"no centre with id {centre_id}", field="centre_id")
+        raise InvalidInput(gettext("no centre with id %(id)s") % {"id": centre_id}, field="centre_id")
     if language not in STAFF_LANGUAGES:
-        raise InvalidInput("staff language must be de or en", field="language")
+        raise InvalidInput(gettext("Staff pages are in German (de) or English (en)."), field="language")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise InvalidInput(
+            gettext("the password needs at least %(n)d characters") % {"n": MIN_PASSWORD_LENGTH},
+            field="password",
+        )
     if not display_name.strip():
-        raise InvalidInput("a user needs a name", field="display_name")
+        raise InvalidInput(gettext("a user needs a name"), field="display_name")
     if db.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
-        raise Conflict("a user with this e-mail address exists already", field="email")
+        raise Conflict(gettext("a user with this e-mail address exists already"), field="email")
     user = StaffUser(
         email=email,
         display_name=display_name.strip(),
@@ -258,12 +269,14 @@ def create_api_token(
     """A new bearer token for ``user_id``; returns the row and the token, shown only now."""
     user = db.get(StaffUser, user_id)
     if user is None:
-        raise InvalidInput(f"no user with id {user_id}", field="user_id")
+        raise InvalidInput(gettext("no user with id %(id)s") % {"id": user_id}, field="user_id")
     bad = [s for s in scopes if s not in API_SCOPES]
     if bad or not scopes:
-        raise InvalidInput(f"scopes must be some of {', '.join(API_SCOPES)}", field="scopes")
+        raise InvalidInput(
+            gettext("scopes must be some of %(choices)s") % {"choices": ", ".join(API_SCOPES)}, field="scopes"
+        )
     if not name.strip():
-        raise InvalidInput("give the token a name that says what uses it", field="name")
+        raise InvalidInput(gettext("give the token a name that says what uses it"), field="name")
     token = "rst_" + new_secret()
     row = ApiToken(
         user_id=user_id,
@@ -294,7 +307,7 @@ def revoke_api_token(db: Session, *, token_id: int, actor: Actor | None = None) 
     """Revokes a token; through the pages or API an actor may revoke only their own."""
     row = db.get(ApiToken, token_id)
     if row is None or (actor is not None and not actor.is_admin and row.user_id != actor.user_id):
-        raise NotFound(f"no token with id {token_id}")
+        raise NotFound(gettext("no token with id %(id)s") % {"id": token_id})
     row.revoked_at = utcnow()
     audit.record(db, actor, "api_token.revoke", object_type="api_token", object_id=token_id)
 

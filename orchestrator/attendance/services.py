@@ -36,6 +36,7 @@ from orchestrator.attendance.processing import (
     resolve_people,
 )
 from orchestrator.errors import Conflict, InvalidInput, NotFound
+from orchestrator.i18n import gettext
 from orchestrator.models import (
     ATTENDANCE_STATUSES,
     Attendance,
@@ -173,7 +174,7 @@ def _session_for(db: DbSession, actor: Actor, session_id: int) -> tuple[Session,
     require_role(actor, "coordinator", "facilitator")
     session = db.get(Session, session_id)
     if session is None:
-        raise NotFound("no such session")
+        raise NotFound(gettext("There is no such session."))
     group = db.get(Group, session.group_id)
     assert group is not None  # a foreign key with ON DELETE CASCADE
     require_group(actor, group.centre_id, group.id)
@@ -464,16 +465,18 @@ def _snapshot(row: Attendance) -> dict[str, Any]:
 def _clean_reason(reason: str, *, required: bool) -> str:
     reason = " ".join((reason or "").split())
     if required and not reason:
-        raise InvalidInput("give a reason for the correction", field="reason")
+        raise InvalidInput(gettext("Please give a reason for the correction."), field="reason")
     if len(reason) > MAX_REASON:
-        raise InvalidInput(f"the reason is longer than {MAX_REASON} characters", field="reason")
+        raise InvalidInput(
+            gettext("The reason may have at most %(n)d characters.") % {"n": MAX_REASON}, field="reason"
+        )
     return reason
 
 
 def _parent_row(db: DbSession, session: Session, group: Group, parent_id: int) -> Attendance | None:
     parent = db.get(Parent, parent_id)
     if parent is None or parent.centre_id != group.centre_id:
-        raise NotFound("no such parent")
+        raise NotFound(gettext("There is no such parent."))
     row = db.scalar(
         select(Attendance).where(Attendance.session_id == session.id, Attendance.parent_id == parent_id)
     )
@@ -482,9 +485,9 @@ def _parent_row(db: DbSession, session: Session, group: Group, parent_id: int) -
             select(Enrolment.id).where(Enrolment.parent_id == parent_id, Enrolment.group_id == group.id)
         )
         if enrolled is None:
-            raise InvalidInput("this parent is not enrolled in the session's group", field="parent_id")
+            raise InvalidInput(gettext("This parent is not enrolled in the group."), field="parent_id")
         if parent.erased_at is not None:
-            raise Conflict("this parent's data has been erased")
+            raise Conflict(gettext("this parent's data has been erased"))
     return row
 
 
@@ -509,17 +512,23 @@ def correct_attendance(
     session, group, centre = _session_for(db, actor, session_id)
     reason = _clean_reason(reason, required=True)
     if status is not None and status not in ATTENDANCE_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(ATTENDANCE_STATUSES)}", field="status")
+        raise InvalidInput(
+            gettext("%(field)s must be one of %(choices)s")
+            % {"field": "status", "choices": ", ".join(ATTENDANCE_STATUSES)},
+            field="status",
+        )
     scheduled = (session.ends_at - session.starts_at) // dt.timedelta(minutes=1)
     longest = scheduled + CLIP_BEFORE_MINUTES + CLIP_AFTER_MINUTES
     if minutes is not None and not 0 <= minutes <= longest:
-        raise InvalidInput(f"minutes must be between 0 and {longest} for this session", field="minutes")
+        raise InvalidInput(
+            gettext("minutes must be between 0 and %(n)d for this session") % {"n": longest}, field="minutes"
+        )
     if status is None and minutes is None:
-        raise InvalidInput("give a status, minutes, or both", field="status")
+        raise InvalidInput(gettext("give a status, minutes, or both"), field="status")
     if session.status == "cancelled":
-        raise Conflict("the session was cancelled; it has no attendance")
+        raise Conflict(gettext("The session was cancelled; it has no attendance."))
     if now < session.starts_at:
-        raise Conflict("attendance can be entered once the session has started")
+        raise Conflict(gettext("attendance can be entered once the session has started"))
 
     lock_sessions(db, [session.id])  # serialises with event processing writing this row
     row = _parent_row(db, session, group, parent_id)
@@ -575,7 +584,7 @@ def clear_correction(
     lock_sessions(db, [session.id])
     row = _parent_row(db, session, group, parent_id)
     if row is None or (row.override_status is None and row.override_minutes is None):
-        raise NotFound("this parent's attendance has no correction to clear")
+        raise NotFound(gettext("this parent's attendance has no correction to clear"))
     before = _snapshot(row)
     row.override_status = None
     row.override_minutes = None

@@ -177,7 +177,7 @@ def _ids(request: web.Request) -> tuple[int, int | None]:
     parent = request.match_info.get("parent_id")
     # API paths carry no pattern of their own: anything but a number names nothing.
     if not session.isdigit() or (parent is not None and not parent.isdigit()):
-        raise NotFound("no such session or parent")
+        raise NotFound(i18n.gettext("no such session or parent"))
     return int(session), int(parent) if parent is not None else None
 
 
@@ -266,7 +266,9 @@ async def _parent_line(request: web.Request, actor: Any, session_id: int, parent
     for p in view.parents:
         if p.id == parent_id:
             return _person(p)
-    raise DomainError("the corrected row could not be read back")  # pragma: no cover - same transaction order
+    raise DomainError(  # pragma: no cover - same transaction order
+        i18n.gettext("the corrected row could not be read back")
+    )
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -358,8 +360,8 @@ async def clear_form(request: web.Request) -> web.Response:
 
 
 def _form_error(error: DomainError) -> str:
-    # The use cases' messages are English developer text; the page shows a translated sentence
-    # for the mistakes a person can make in this form.
+    # The mistakes a person can make in this form get one sentence per field, worded for the form
+    # (the API's messages name its parameters); anything else shows the use case's message.
     messages = {
         "reason": i18n.gettext("Please give a reason for the correction."),
         "minutes": i18n.gettext("The minutes are outside what this session allows."),

@@ -17,6 +17,7 @@ import functools
 from integrations.jitsi.tokens import Deployment
 from orchestrator import secrets_ref
 from orchestrator.errors import Conflict
+from orchestrator.i18n import gettext
 from orchestrator.models import JitsiDeployment
 
 __all__ = ["DeploymentUnusable", "resolve_secret", "to_deployment"]
@@ -34,7 +35,9 @@ def resolve_secret(value: str) -> str:
     try:
         return secrets_ref.resolve_secret(value)
     except secrets_ref.SecretUnavailable as e:
-        raise DeploymentUnusable(f"the signing secret cannot be read: {e}") from None
+        raise DeploymentUnusable(
+            gettext("the signing secret cannot be read: %(reason)s") % {"reason": e}
+        ) from None
 
 
 def to_deployment(row: JitsiDeployment) -> Deployment:
@@ -54,7 +57,10 @@ def to_deployment(row: JitsiDeployment) -> Deployment:
         )
     except ValueError as e:
         # The library's messages name settings and sizes, never the secret's value.
-        raise DeploymentUnusable(f"the Jitsi deployment {row.slug!r} is misconfigured: {e}") from None
+        raise DeploymentUnusable(
+            gettext("the Jitsi deployment %(slug)s is misconfigured: %(reason)s")
+            % {"slug": repr(row.slug), "reason": e}
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)

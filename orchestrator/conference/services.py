@@ -202,13 +202,13 @@ def _staff_session(db: DbSession, actor: Actor, session_id: int) -> tuple[Sessio
     """The session if the actor leads its group or manages its centre; *not found* otherwise."""
     session = db.get(Session, session_id)
     if session is None:
-        raise NotFound(f"no session with id {session_id}")
+        raise NotFound(gettext("no session with id %(id)s") % {"id": session_id})
     group = db.get_one(Group, session.group_id)
     try:
         require_group(actor, group.centre_id, group.id)
     except NotFound:
         # Same answer as for an id that does not exist: another group's ids cannot be probed.
-        raise NotFound(f"no session with id {session_id}") from None
+        raise NotFound(gettext("no session with id %(id)s") % {"id": session_id}) from None
     return session, group
 
 
@@ -250,7 +250,10 @@ def _room_link(
         )
         return join_url(deployment, session.room_name, token)
     except ValueError as e:
-        raise DeploymentUnusable(f"no room token could be made for session {session.id}: {e}") from None
+        raise DeploymentUnusable(
+            gettext("no room token could be made for session %(id)s: %(reason)s")
+            % {"id": session.id, "reason": e}
+        ) from None
 
 
 # -- facilitator -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from orchestrator.conference import services
 from orchestrator.conference.decisions import Timing
 from orchestrator.errors import NotFound
+from orchestrator.i18n import gettext
 from orchestrator.web.context import db_run, render, require_actor
 from orchestrator.web.keys import JOBS, SETTINGS
 from orchestrator.web.openapi import api
@@ -34,7 +35,7 @@ def _timing(request: web.Request) -> Timing:
 def _session_id(request: web.Request) -> int:
     value = request.match_info["session_id"]
     if not value.isdigit() or int(value) >= 2**31:
-        raise NotFound(f"no session with id {value!r}")
+        raise NotFound(gettext("no session with id %(id)s") % {"id": repr(value)})
     return int(value)
 
 

@@ -469,7 +469,7 @@ def _status(status: services.FeedStatus) -> web.Response:
 
 def _parse_id(value: str) -> int:
     if not value.isdigit() or int(value) >= 2**31:
-        raise NotFound(f"no record with id {value!r}")
+        raise NotFound(i18n.gettext("no record with id %(id)s") % {"id": repr(value)})
     return int(value)
 
 

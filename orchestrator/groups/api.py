@@ -19,6 +19,7 @@ from orchestrator.access import Actor
 from orchestrator.errors import DomainError, InvalidInput, NotFound
 from orchestrator.groups import schemas as s
 from orchestrator.groups import services
+from orchestrator.i18n import gettext
 from orchestrator.web.context import db_run, require_actor
 from orchestrator.web.openapi import api, parse_body
 
@@ -38,7 +39,7 @@ def _path_id(request: web.Request, name: str) -> int:
     """An id from the path; anything that cannot be an id is simply not found."""
     raw = request.match_info[name]
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= _MAX_ID:
-        raise NotFound(f"no record with {name} {raw[:20]!r}")
+        raise NotFound(gettext("no record with %(name)s %(value)s") % {"name": name, "value": repr(raw[:20])})
     return int(raw)
 
 
@@ -47,7 +48,7 @@ def _query_id(request: web.Request, name: str) -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= _MAX_ID:
-        raise InvalidInput(f"{name}: give a record id", field=name)
+        raise InvalidInput(gettext("%(name)s: give a record id") % {"name": name}, field=name)
     return int(raw)
 
 
@@ -57,7 +58,7 @@ def _query_bool(request: web.Request, name: str) -> bool:
         return False
     if raw in ("1", "true", "yes"):
         return True
-    raise InvalidInput(f"{name}: true or false", field=name)
+    raise InvalidInput(gettext("%(name)s: true or false") % {"name": name}, field=name)
 
 
 def _changes(body: BaseModel, nullable: Sequence[str] = ()) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def _changes(body: BaseModel, nullable: Sequence[str] = ()) -> dict[str, Any]:
     for field in body.model_fields_set:
         value = getattr(body, field)
         if value is None and field not in nullable:
-            raise InvalidInput(f"{field}: must not be null", field=field)
+            raise InvalidInput(gettext("%(name)s: must not be null") % {"name": field}, field=field)
         values[field] = value.get_secret_value() if isinstance(value, SecretStr) else value
     return values
 
@@ -370,14 +371,19 @@ async def enrol(request: web.Request) -> web.Response:
     if body.parent_id is not None:
         extra = sorted(body.model_fields_set - {"parent_id"})
         if extra:
-            raise InvalidInput(f"{extra[0]}: give either parent_id or a new parent's fields", field=extra[0])
+            raise InvalidInput(
+                gettext("%(name)s: give either parent_id or a new parent's fields") % {"name": extra[0]},
+                field=extra[0],
+            )
         member, changed = await db_run(
             request, services.enrol_parent, actor=actor, group_id=group_id, parent_id=body.parent_id
         )
         return _json(s.MemberOut.model_validate(member), 201 if changed else 200)
     if body.display_name is None or body.language is None:
         field = "display_name" if body.display_name is None else "language"
-        raise InvalidInput(f"{field}: needed for a new parent (or give parent_id)", field=field)
+        raise InvalidInput(
+            gettext("%(name)s: needed for a new parent (or give parent_id)") % {"name": field}, field=field
+        )
     member = await db_run(
         request,
         _create_and_enrol,
@@ -417,7 +423,8 @@ async def import_parents(request: web.Request) -> web.Response:
     group_id = _path_id(request, "group_id")
     if request.content_type not in _CSV_TYPES:
         raise UnsupportedMediaType(
-            f"send the CSV file as the body with Content-Type: text/csv, not {request.content_type}"
+            gettext("send the CSV file as the body with Content-Type: text/csv, not %(type)s")
+            % {"type": request.content_type}
         )
     data = await request.read()
     parents = await db_run(request, services.import_parents, actor=actor, group_id=group_id, data=data)

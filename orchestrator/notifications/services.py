@@ -39,6 +39,7 @@ from orchestrator import audit
 from orchestrator.access import Actor, require_centre, require_role
 from orchestrator.conference import services as conference
 from orchestrator.errors import Conflict, InvalidInput, NotFound
+from orchestrator.i18n import gettext
 from orchestrator.models import (
     Centre,
     Enrolment,
@@ -342,11 +343,15 @@ def notify_session_changed(
     Sessions that are over get no notice. Idempotent per session sequence and start.
     """
     if change not in CHANGES:
-        raise InvalidInput(f"unknown change {change!r}; expected one of {', '.join(CHANGES)}", field="change")
+        raise InvalidInput(
+            gettext("unknown change %(change)s; expected one of %(choices)s")
+            % {"change": repr(change), "choices": ", ".join(CHANGES)},
+            field="change",
+        )
     now = now or utcnow()
     session = db.get(Session, session_id)
     if session is None:
-        raise NotFound(f"no session with id {session_id}")
+        raise NotFound(gettext("no session with id %(id)s") % {"id": session_id})
     if session.ends_at <= now:
         return []
     if change != "cancelled" and session.status == "cancelled":
@@ -566,7 +571,10 @@ class NotificationPage:
 
 def _check_filter(value: str | None, allowed: Sequence[str], field: str) -> None:
     if value and value not in allowed:
-        raise InvalidInput(f"{field} must be one of {', '.join(allowed)}", field=field)
+        raise InvalidInput(
+            gettext("%(field)s must be one of %(choices)s") % {"field": field, "choices": ", ".join(allowed)},
+            field=field,
+        )
 
 
 def list_notifications(
@@ -586,13 +594,13 @@ def list_notifications(
     require_role(actor, "coordinator", "admin")
     centre_id = centre_id if centre_id is not None else actor.centre_id
     if centre_id is None:
-        raise InvalidInput("name the centre (centre_id)", field="centre_id")
+        raise InvalidInput(gettext("name the centre (centre_id)"), field="centre_id")
     require_centre(actor, centre_id, what="centre")
     _check_filter(state, STATES, "state")
     _check_filter(channel, CHANNELS, "channel")
     _check_filter(kind, KINDS, "kind")
     if not 0 < limit <= 500 or offset < 0:
-        raise InvalidInput("limit must be 1..500 and offset not negative", field="limit")
+        raise InvalidInput(gettext("limit must be 1..500 and offset not negative"), field="limit")
     query = select(Notification).where(Notification.centre_id == centre_id)
     if state:
         query = query.where(Notification.state == state)
@@ -666,10 +674,10 @@ def retry_notification(
     now = now or utcnow()
     row = db.get(Notification, notification_id)
     if row is None or row.centre_id is None:
-        raise NotFound(f"no notification with id {notification_id}")
+        raise NotFound(gettext("no notification with id %(id)s") % {"id": notification_id})
     require_centre(actor, row.centre_id, what="notification")
     if row.state not in ("failed", "recorded"):
-        raise Conflict("only failed notifications and outbox entries can be sent again")
+        raise Conflict(gettext("only failed notifications and outbox entries can be sent again"))
     previous = {
         "state": row.state,
         "channel": row.channel,

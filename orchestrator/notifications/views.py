@@ -42,7 +42,9 @@ def _int(value: str | None, field: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise InvalidInput(f"{field} must be a whole number", field=field) from None
+        raise InvalidInput(
+            i18n.gettext("%(field)s must be a whole number") % {"field": field}, field=field
+        ) from None
 
 
 def _filters(request: web.Request) -> dict[str, object]:
@@ -61,7 +63,7 @@ async def outbox_page(request: web.Request) -> web.Response:
     filters = _filters(request)
     page_no = _int(request.query.get("page"), "page") or 1
     if page_no < 1:
-        raise InvalidInput("page must be 1 or more", field="page")
+        raise InvalidInput(i18n.gettext("page must be 1 or more"), field="page")
     result = await db_run(
         request,
         services.list_notifications,

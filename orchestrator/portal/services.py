@@ -206,7 +206,7 @@ class LinkStatus:
 def _parent_for_staff(db: DbSession, actor: Actor, parent_id: int) -> Parent:
     parent = db.get(Parent, parent_id)
     if parent is None or parent.erased_at is not None:
-        raise NotFound(f"no parent with id {parent_id}")
+        raise NotFound(gettext("no parent with id %(id)s") % {"id": parent_id})
     require_centre(actor, parent.centre_id, what="parent")
     return parent
 
@@ -283,7 +283,7 @@ def personal_link_status(db: DbSession, *, actor: Actor, parent_id: int) -> Link
 def _group_for_staff(db: DbSession, actor: Actor, group_id: int) -> Group:
     group = db.get(Group, group_id)
     if group is None:
-        raise NotFound(f"no group with id {group_id}")
+        raise NotFound(gettext("no group with id %(id)s") % {"id": group_id})
     require_centre(actor, group.centre_id, what="group")
     return group
 

@@ -40,6 +40,7 @@ from orchestrator import audit
 from orchestrator.access import Actor, require_centre, require_role
 from orchestrator.errors import NotFound
 from orchestrator.hooks.inbox import event_to_json, stored_event
+from orchestrator.i18n import gettext
 from orchestrator.models import (
     AccessSecret,
     Attendance,
@@ -365,12 +366,12 @@ def _parent(db: DbSession, actor: Actor | None, parent_id: int) -> Parent:
         require_role(actor, "coordinator", "admin")
     parent = db.get(Parent, parent_id)
     if parent is None:
-        raise NotFound(f"no parent with id {parent_id}")
+        raise NotFound(gettext("no parent with id %(id)s") % {"id": parent_id})
     if actor is not None:
         try:
             require_centre(actor, parent.centre_id, what="parent")
         except NotFound:
-            raise NotFound(f"no parent with id {parent_id}") from None
+            raise NotFound(gettext("no parent with id %(id)s") % {"id": parent_id}) from None
     return parent
 
 

@@ -243,9 +243,11 @@ def _filename(report: CentreReport, suffix: str) -> str:
 
 def centre_report_csv(report: CentreReport, *, table: str = "all", separator: str = ",") -> ExportFile:
     if separator not in (",", ";"):
-        raise InvalidInput("the separator is ',' or ';'", field="sep")
+        raise InvalidInput(_("the separator is ',' or ';'"), field="sep")
     if table != "all" and table not in TABLES:
-        raise InvalidInput(f"table must be all or one of {', '.join(TABLES)}", field="table")
+        raise InvalidInput(
+            _("table must be all or one of %(choices)s") % {"choices": ", ".join(TABLES)}, field="table"
+        )
     decimal_mark = "," if separator == ";" else "."
     chosen = [t for t in centre_report_tables(report) if table in ("all", t.key)]
     buf = io.StringIO()

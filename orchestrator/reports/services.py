@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session as DbSession
 from orchestrator import audit
 from orchestrator.access import Actor, require_group, require_role
 from orchestrator.errors import Forbidden, InvalidInput, NotFound
+from orchestrator.i18n import gettext
 from orchestrator.models import (
     Attendance,
     Centre,
@@ -92,7 +93,7 @@ def _check_threshold(threshold: int | None, default: int) -> int:
     if threshold is None:
         return default
     if not 0 <= threshold <= 100:
-        raise InvalidInput("the threshold is a percentage from 0 to 100", field="threshold")
+        raise InvalidInput(gettext("the threshold is a percentage from 0 to 100"), field="threshold")
     return threshold
 
 
@@ -112,16 +113,16 @@ def _check_range(
     else:
         start, end = date_from, date_to
     if end < start:
-        raise InvalidInput("the range ends before it starts", field="to")
+        raise InvalidInput(gettext("the range ends before it starts"), field="to")
     if (end - start).days > MAX_RANGE_DAYS:
-        raise InvalidInput(f"the range is longer than {MAX_RANGE_DAYS} days", field="to")
+        raise InvalidInput(gettext("the range is longer than %(n)d days") % {"n": MAX_RANGE_DAYS}, field="to")
     return start, end
 
 
 def _no_admin(actor: Actor) -> None:
     # Design §1: the state-level admin sees anonymous aggregates only, never a named matrix.
     if actor.is_admin:
-        raise Forbidden("administrators see only the anonymous statistics")
+        raise Forbidden(gettext("administrators see only the anonymous statistics"))
 
 
 def _languages(value: Any) -> tuple[str, ...]:
@@ -471,7 +472,7 @@ def group_matrix(
         .where(Group.id == group_id),
     ).first()
     if row is None:
-        raise NotFound("no such group")
+        raise NotFound(gettext("There is no such group."))
     centre_id, cycle_start, cycle_end, timezone, default_threshold = row
     _no_admin(actor)
     require_group(actor, centre_id, group_id)
@@ -573,11 +574,11 @@ def parent_summary(
     # An anonymised or erased parent is nobody staff can look up any more; the group matrix still
     # counts them under their random label.
     if row is None or row[2] is not None:
-        raise NotFound("no such parent")
+        raise NotFound(gettext("There is no such parent."))
     centre_id, display_name, _, timezone, default_threshold = row
     _no_admin(actor)
     if actor.centre_id != centre_id or not (actor.is_coordinator or actor.is_facilitator):
-        raise NotFound("no such parent")
+        raise NotFound(gettext("There is no such parent."))
     threshold = _check_threshold(threshold, default_threshold)
     zone = ZoneInfo(timezone)
 
@@ -603,7 +604,7 @@ def parent_summary(
     if actor.is_facilitator:
         group_ids &= actor.group_ids
         if not group_ids:
-            raise NotFound("no such parent")
+            raise NotFound(gettext("There is no such parent."))
     if not group_ids:
         return ParentSummary(parent_id, display_name, centre_id, timezone, threshold, default_threshold, ())
 
@@ -688,13 +689,13 @@ def centre_report(
         ),
     ).first()
     if row is None or actor.centre_id != centre_id:
-        raise NotFound("no such centre")
+        raise NotFound(gettext("There is no such centre."))
     name, slug, timezone, default_threshold = row
     zone = ZoneInfo(timezone)
     date_from, date_to = _check_range(date_from, date_to, now.astimezone(zone).date())
     threshold = _check_threshold(threshold, default_threshold)
     if not 1 <= min_sessions <= 1000:
-        raise InvalidInput("the minimum number of sessions is from 1 to 1000", field="min_sessions")
+        raise InvalidInput(gettext("the minimum number of sessions is from 1 to 1000"), field="min_sessions")
 
     window = _in_range(centre_id, date_from, date_to, zone)
     sessions = _sessions(db, window, zone, now)
@@ -785,7 +786,7 @@ def export_centre_report(
 ) -> exports.ExportFile:
     """The centre report as a CSV or XLSX file; every export is audited (``report.export``)."""
     if fmt not in ("csv", "xlsx"):
-        raise InvalidInput("format must be json, csv or xlsx", field="format")
+        raise InvalidInput(gettext("format must be json, csv or xlsx"), field="format")
     report = centre_report(
         db,
         actor=actor,

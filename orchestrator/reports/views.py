@@ -42,6 +42,13 @@ from orchestrator.web.openapi import api
 __all__ = ["setup"]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What a path id that cannot be one answers, per path parameter.
+_NOT_FOUND = {
+    "centre_id": i18n.lazy_gettext("There is no such centre."),
+    "group_id": i18n.lazy_gettext("There is no such group."),
+    "parent_id": i18n.lazy_gettext("There is no such parent."),
+    "record": i18n.lazy_gettext("There is no such record."),
+}
 
 
 # --- Query parsing ----------------------------------------------------------------------------
@@ -50,7 +57,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def _id(request: web.Request, name: str) -> int:
     value = request.match_info[name]
     if not value.isdigit() or len(value) > 18:
-        raise NotFound(f"no such {name.removesuffix('_id')}")
+        raise NotFound(_(_NOT_FOUND.get(name, _NOT_FOUND["record"])))
     return int(value)
 
 
@@ -59,7 +66,11 @@ def _int_query(request: web.Request, name: str, low: int, high: int) -> int | No
     if not raw:
         return None
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
+        raise InvalidInput(
+            _("%(name)s must be a whole number from %(low)d to %(high)d")
+            % {"name": name, "low": low, "high": high},
+            field=name,
+        )
     return int(raw)
 
 
@@ -72,14 +83,14 @@ def _date_query(request: web.Request, name: str) -> dt.date | None:
             raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput(f"{name} must be a date as YYYY-MM-DD", field=name) from None
+        raise InvalidInput(_("%(name)s must be a date as YYYY-MM-DD") % {"name": name}, field=name) from None
 
 
 def _separator(request: web.Request) -> str:
     raw = request.query.get("sep", ",")
     choices = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
     if raw not in choices:
-        raise InvalidInput("sep must be comma (,) or semicolon (;)", field="sep")
+        raise InvalidInput(_("sep must be comma (,) or semicolon (;)"), field="sep")
     return choices[raw]
 
 
@@ -251,7 +262,7 @@ def _report_params(request: web.Request) -> dict[str, Any]:
 async def centre_report_page(request: web.Request) -> web.Response:
     actor = await require_actor(request, "coordinator")
     if actor.centre_id is None:
-        raise NotFound("no such centre")
+        raise NotFound(_("There is no such centre."))
     report = await db_run(
         request, services.centre_report, actor=actor, centre_id=actor.centre_id, **_report_params(request)
     )
@@ -633,7 +644,7 @@ async def api_centre_report(request: web.Request) -> web.StreamResponse:
             },
         )
     if fmt != "json":
-        raise InvalidInput("format must be json, csv or xlsx", field="format")
+        raise InvalidInput(_("format must be json, csv or xlsx"), field="format")
     r = await db_run(
         request, services.centre_report, actor=actor, centre_id=centre_id, **_report_params(request)
     )

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.i18n import gettext
 from orchestrator.models import ClosureDay, Series
 from orchestrator.notifications.views import send_delivery_job
 from orchestrator.scheduling import services
@@ -236,7 +237,7 @@ def _path_id(request: web.Request, name: str) -> int:
     """An id from the path; anything that cannot be an id is simply not found."""
     raw = request.match_info[name]
     if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= _MAX_ID:
-        raise NotFound(f"no record with {name} {raw[:20]!r}")
+        raise NotFound(gettext("no record with %(name)s %(value)s") % {"name": name, "value": repr(raw[:20])})
     return int(raw)
 
 
@@ -250,8 +251,11 @@ def _query_bound(request: web.Request, name: str) -> dt.date | dt.datetime | Non
         return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
-            f"{name}: give a date (2026-09-01) or a time with offset (2026-09-01T09:00+02:00), "
-            f"got {raw[:40]!r}",
+            gettext(
+                "%(name)s: give a date (2026-09-01) or a time with offset (2026-09-01T09:00+02:00), "
+                "got %(value)s"
+            )
+            % {"name": name, "value": repr(raw[:40])},
             field=name,
         ) from None
 

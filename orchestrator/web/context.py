@@ -100,14 +100,16 @@ async def require_actor(request: web.Request, *roles: str, scope: str | None = N
             sent = value if isinstance(value, str) else None
         if not sent or not (expected := request[CSRF]) or not secrets.compare_digest(sent, expected):
             raise Forbidden(
-                "the form has expired or did not come from this site (CSRF check); reload and try again"
+                i18n.gettext(
+                    "the form has expired or did not come from this site (CSRF check); reload and try again"
+                )
             )
     if roles and actor.role not in roles:
-        raise Forbidden("your role may not do this")
+        raise Forbidden(i18n.gettext("your role may not do this"))
     if scope is None:
         scope = "read" if request.method in SAFE_METHODS else "write"
     if actor.scopes is not None and scope not in actor.scopes:
-        raise Forbidden(f"this API token lacks the {scope!r} scope")
+        raise Forbidden(i18n.gettext("this API token lacks the %(scope)s scope") % {"scope": repr(scope)})
     return actor
 
 

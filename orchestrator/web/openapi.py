@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import DomainError, InvalidInput
+from orchestrator.i18n import gettext
 
 __all__ = ["API_PREFIX", "Api", "api", "parse_body"]
 
@@ -157,9 +158,9 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as e:
-        raise DomainError(f"the body is not valid JSON: {e}") from None
+        raise DomainError(gettext("the body is not valid JSON: %(error)s") % {"error": e}) from None
     if not isinstance(data, dict):
-        raise DomainError("the body must be a JSON object")
+        raise DomainError(gettext("the body must be a JSON object"))
     try:
         return model.model_validate(data)
     except ValidationError as e:
