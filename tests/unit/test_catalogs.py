@@ -2,18 +2,20 @@
 
 A developer who adds, changes or removes a translatable string without running ``make messages``
 gets a failing test here that names the strings. The extraction uses ``babel.cfg`` and the ``-k``
-keywords of the Makefile's ``messages`` target, exactly like ``make messages``.
+keywords of the Makefile's ``messages`` target, exactly like ``make messages``. An error raised
+with plain English text where people see it (``raise NotFound(f"no such {x}")``) fails here too.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import shlex
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from babel.messages.catalog import Catalog, Message
@@ -149,6 +151,152 @@ def test_every_string_has_a_german_translation():
         if found is None or not _translated(found) or plural_forms_missing:
             untranslated.add(_key(message))
     assert not untranslated, f"{HINT}. Without a German translation:\n{_show(untranslated)}"
+
+
+# -- error messages: the web tier shows them to people ---------------------------------------
+
+# The error middleware and some views show a ``DomainError``'s message on the pages and in the
+# API, in the language of the request; so every text raised with one is marked for translation
+# where it is raised. Webhook answers (``orchestrator/hooks``) are for Jitsi, not for people.
+ERRORS_NOT_SHOWN_IN = ("orchestrator/hooks/", "orchestrator/migrations/")
+# Errors that the views catch and answer with a page of their own: their text is never shown.
+ERRORS_NEVER_SHOWN = {
+    ("orchestrator/portal/services.py", "'unknown link'"),
+    ("orchestrator/feeds/services.py", "'unknown feed'"),
+}
+_TRANSLATE = frozenset({"gettext", "ngettext", "pgettext", "_"})  # also as i18n.gettext
+
+
+def _callee(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _has_words(text: str) -> bool:
+    return any(c.isalpha() for c in text)
+
+
+def _message_problem(node: ast.expr, msgids: list[str]) -> str | None:
+    """What is wrong with ``node`` as an error's message (None: fine); collects its msgids."""
+    if isinstance(node, ast.Call) and _callee(node.func) in _TRANSLATE:
+        first = node.args[1] if _callee(node.func) == "pgettext" else node.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            msgids.append(first.value)
+            return None
+        if isinstance(first, (ast.JoinedStr, ast.BinOp)):
+            return "gettext() of a text built at run time (use %(name)s placeholders)"
+        return None  # a msgid kept elsewhere, e.g. a lazy_gettext table
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return _message_problem(node.left, msgids)
+    if isinstance(node, ast.IfExp):
+        return _message_problem(node.body, msgids) or _message_problem(node.orelse, msgids)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return "plain text, not gettext(...)" if _has_words(node.value) else None
+    if isinstance(node, ast.JoinedStr):
+        literal = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        return "an f-string, not gettext(...) % {...}" if _has_words(literal) else None
+    if isinstance(node, ast.BinOp):
+        return _message_problem(node.left, msgids) or _message_problem(node.right, msgids)
+    if isinstance(node, ast.Call) and _callee(node.func) == "format":
+        return "str.format, not gettext(...) % {...}"
+    # A variable or a helper's answer (``_no_group()``): checked where that text is made.
+    return None
+
+
+class _ErrorScan(NamedTuple):
+    classes: set[str]  # DomainError and its subclasses
+    problems: list[tuple[str, str, str]]  # (file:line, the message's source, what is wrong)
+    msgids: list[tuple[str, str]]  # (file:line, msgid)
+    excused: set[tuple[str, str]]  # the ERRORS_NEVER_SHOWN met
+
+
+@cache
+def _raised_messages() -> _ErrorScan:
+    """Every message given to a ``DomainError`` (or a subclass) in the code shown to people."""
+    trees = {}
+    for path in sorted((ROOT / "orchestrator").rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        trees[name] = ast.parse(path.read_text(encoding="utf-8"), filename=name)
+    classes = {"DomainError"}
+    grown = True
+    while grown:
+        grown = False
+        for tree in trees.values():
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.ClassDef)
+                    and node.name not in classes
+                    and any(_callee(base) in classes for base in node.bases)
+                ):
+                    classes.add(node.name)
+                    grown = True
+
+    scan = _ErrorScan(classes, [], [], set())
+
+    def check(name: str, node: ast.Call) -> None:
+        message = (
+            node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "message"), None)
+        )
+        if message is None:
+            return
+        found: list[str] = []
+        problem = _message_problem(message, found)
+        where, source = f"{name}:{node.lineno}", ast.unparse(message)
+        scan.msgids.extend((where, m) for m in found)
+        if problem and (name, source) in ERRORS_NEVER_SHOWN:
+            scan.excused.add((name, source))
+        elif problem:
+            scan.problems.append((where, source, problem))
+
+    for name, tree in trees.items():
+        if name.startswith(ERRORS_NOT_SHOWN_IN):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _callee(node.func) in classes:
+                check(name, node)
+            elif isinstance(node, ast.ClassDef) and node.name in classes:
+                # A subclass that sets its own message: super().__init__("...")
+                for call in ast.walk(node):
+                    if (
+                        isinstance(call, ast.Call)
+                        and _callee(call.func) == "__init__"
+                        and isinstance(call.func, ast.Attribute)
+                        and isinstance(call.func.value, ast.Call)
+                        and _callee(call.func.value.func) == "super"
+                    ):
+                        check(name, call)
+    return scan
+
+
+def test_the_error_scan_sees_the_errors():
+    scan = _raised_messages()
+    assert {"InvalidInput", "NotFound", "Forbidden", "Conflict"} <= scan.classes
+    assert {"DeploymentUnusable", "ImportRejected", "UnknownLink", "UnknownFeed"} <= scan.classes
+    assert len(scan.msgids) > 150, "the scan found too few error messages: is it still looking?"
+    # A stale entry in ERRORS_NEVER_SHOWN would excuse the next plain text at that place.
+    assert scan.excused == ERRORS_NEVER_SHOWN
+
+
+def test_every_error_shown_to_people_is_marked_for_translation():
+    problems = _raised_messages().problems
+    lines = [f"  {where}: {source[:80]} ({problem})" for where, source, problem in problems]
+    assert not problems, (
+        "These errors are shown to people but their text cannot be translated; write "
+        'gettext("... %(name)s ...") % {"name": value}:\n' + "\n".join(lines)
+    )
+
+
+def test_every_error_message_has_a_german_translation():
+    german = _catalog(_po("de"))
+    missing = []
+    for where, msgid in _raised_messages().msgids:
+        found = german.get(msgid)
+        if found is None or not _translated(found):
+            missing.append(f"  {where}: {msgid!r}")
+    assert not missing, f"{HINT}. Errors without a German message:\n" + "\n".join(sorted(set(missing)))
 
 
 # -- placeholders ----------------------------------------------------------------------------
