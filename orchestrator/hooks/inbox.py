@@ -63,6 +63,14 @@ _MEETING_KEY_LIMIT = FIELD_LIMITS["meeting_key"]
 _PERSON_ID_LIMIT = FIELD_LIMITS["person_id"]
 _CONNECTION_ID_LIMIT = FIELD_LIMITS["connection_id"]
 
+# Fields of presence rows and the event's own bookkeeping, checked alongside.
+_BREAKOUT_ROOM_ID_LIMIT = 300
+_RAW_TYPE_LIMIT = 300
+_DISCONNECT_REASON_LIMIT = 200
+_SMALLEST_LIMIT = min(
+    *FIELD_LIMITS.values(), _BREAKOUT_ROOM_ID_LIMIT, _RAW_TYPE_LIMIT, _DISCONNECT_REASON_LIMIT
+)
+
 NORMALISED_VERSION = 1
 
 
@@ -173,14 +181,27 @@ def check_storable(event: ConferenceEvent) -> None:
     PostgreSQL refuses text containing NUL and strings longer than a ``VARCHAR(n)``; one such row
     would fail the whole batch it is written with, so it is refused here, with a reason.
     """
+    # The usual event passes in one go: every field within the smallest limit, no NUL anywhere.
+    fields = (
+        event.dedupe_key,
+        event.room_name,
+        event.meeting_key,
+        event.person_id or "",
+        event.connection_id or "",
+        event.breakout_room_id or "",
+        event.raw_type,
+        event.disconnect_reason or "",
+    )
+    if not event.occupants and max(map(len, fields)) <= _SMALLEST_LIMIT and "\x00" not in "".join(fields):
+        return
     _check("dedupe_key", event.dedupe_key, _DEDUPE_KEY_LIMIT)
     _check("room_name", event.room_name, _ROOM_NAME_LIMIT)
     _check("meeting_key", event.meeting_key, _MEETING_KEY_LIMIT)
     _check("person_id", event.person_id, _PERSON_ID_LIMIT)
     _check("connection_id", event.connection_id, _CONNECTION_ID_LIMIT)
-    _check("breakout_room_id", event.breakout_room_id, 300)
-    _check("raw_type", event.raw_type, 300)
-    _check("disconnect_reason", event.disconnect_reason, 200)
+    _check("breakout_room_id", event.breakout_room_id, _BREAKOUT_ROOM_ID_LIMIT)
+    _check("raw_type", event.raw_type, _RAW_TYPE_LIMIT)
+    _check("disconnect_reason", event.disconnect_reason, _DISCONNECT_REASON_LIMIT)
     for index, occupant in enumerate(event.occupants):
         _check(f"occupants[{index}].id", occupant.person_id, FIELD_LIMITS["person_id"])
         _check(f"occupants[{index}].occupant_jid", occupant.connection_id, FIELD_LIMITS["connection_id"])
