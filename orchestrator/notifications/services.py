@@ -12,6 +12,11 @@ second time::
     reminder:<session>:<start epoch>:<offset minutes>:<recipient>:<channel>
     cancelled|moved|link_changed|restored:<session>:<sequence>:<start epoch>:<recipient>:<channel>
     started:<session>:<launch epoch>:<recipient>:<channel>
+    removed:<group>:<session>:<start epoch>:<recipient>:<channel>
+
+``removed`` is a cancellation notice for an upcoming session that a change to its whole series
+or a new closure day deleted: the row is gone, so the notice carries its group and former id in
+the key and no ``session_id``.
 
 The start instant in a reminder's key means a moved session gets fresh reminders for its new
 time, while the reminders for the old time are withdrawn at delivery (see ``stale_reason``).
@@ -173,7 +178,7 @@ def _queue(
     db: DbSession,
     *,
     facts: MessageFacts | Callable[[], MessageFacts],
-    session: Session,
+    session_id: int | None,
     centre_id: int,
     key_prefix: str,
     recipients: Sequence[Recipient],
@@ -212,7 +217,7 @@ def _queue(
                 "channel": channel,
                 "parent_id": recipient.parent_id,
                 "staff_user_id": recipient.staff_user_id,
-                "session_id": session.id,
+                "session_id": session_id,
                 "address": address,
                 "language": recipient.language,
                 "subject": subject,
@@ -312,7 +317,7 @@ def queue_due_reminders(db: DbSession, *, now: dt.datetime | None = None) -> lis
             created += _queue(
                 db,
                 facts=functools.partial(_reminder_facts, db, session, now),
-                session=session,
+                session_id=session.id,
                 centre_id=centre_id,
                 key_prefix=f"reminder:{session.id}:{_epoch(session.starts_at)}:{offset}",
                 recipients=recipients,
@@ -363,7 +368,7 @@ def notify_session_changed(
     return _queue(
         db,
         facts=facts,
-        session=session,
+        session_id=session.id,
         centre_id=centre_id,
         key_prefix=f"{change}:{session.id}:{session.sequence}:{_epoch(session.starts_at)}",
         recipients=recipients,
@@ -390,24 +395,73 @@ def upcoming_starts(
 def notify_rescheduled(
     db: DbSession,
     *,
+    group_id: int,
     before: dict[int, dt.datetime],
     now: dt.datetime | None = None,
     actor_id: int | None = None,
 ) -> list[int]:
-    """ "Moved" notices for the sessions of ``before`` (see ``upcoming_starts``) whose start the
-    change altered. A session the change removed has no row left to write about: its queued
-    reminders are withdrawn at delivery, and the calendars drop it."""
+    """Notices for the group's sessions of ``before`` (see ``upcoming_starts``) that a change to
+    a whole series or a new closure day altered: "moved" where the start changed, "cancelled"
+    where the session is gone (its queued reminders are withdrawn at delivery)."""
     now = now or utcnow()
     created: list[int] = []
     db.flush()
     for session_id, previous in sorted(before.items()):
         session = db.get(Session, session_id)
-        if session is None or session.status != "scheduled" or session.starts_at == previous:
+        if session is None:
+            created += _notify_removed(
+                db, group_id=group_id, session_id=session_id, starts_at=previous, now=now, actor_id=actor_id
+            )
+            continue
+        if session.status != "scheduled" or session.starts_at == previous:
             continue
         created += notify_session_changed(
             db, session_id=session_id, change="moved", now=now, previous_start=previous, actor_id=actor_id
         )
     return created
+
+
+def _notify_removed(
+    db: DbSession,
+    *,
+    group_id: int,
+    session_id: int,
+    starts_at: dt.datetime,
+    now: dt.datetime,
+    actor_id: int | None,
+) -> list[int]:
+    """ "Cancelled" notices for an upcoming session that a change deleted (the series now ends
+    earlier or skips that day, or the day was closed). Parents who were told about it, by a
+    reminder or their calendar, would otherwise come to a room that never opens.
+
+    The row is gone, so the notice is written from what was known before the change and stored
+    without a session; it links to the parent's page, which names the group's next session.
+    """
+    if starts_at <= now:
+        return []
+    group = db.get_one(Group, group_id)
+    # Series take the centre's time zone when they are made; the series may be gone too.
+    zone = db.scalar(select(Centre.timezone).where(Centre.id == group.centre_id)) or "Europe/Berlin"
+    upcoming = conference.next_session(db, group_id=group_id, now=now)
+    facts = MessageFacts(
+        kind="cancelled",
+        group_name=group.name,
+        zone=zone,
+        starts_at=starts_at,
+        next_start=upcoming.starts_at if upcoming else None,
+    )
+    recipients = _parent_recipients(db, group_id) + _staff_recipients(
+        db, group_id, exclude=[actor_id] if actor_id else []
+    )
+    return _queue(
+        db,
+        facts=facts,
+        session_id=None,
+        centre_id=group.centre_id,
+        key_prefix=f"removed:{group_id}:{session_id}:{_epoch(starts_at)}",
+        recipients=recipients,
+        now=now,
+    )
 
 
 def _joined_parents(db: DbSession, session_id: int) -> set[int]:
@@ -442,7 +496,7 @@ def notify_session_started(db: DbSession, *, session_id: int, now: dt.datetime |
     return _queue(
         db,
         facts=facts,
-        session=session,
+        session_id=session.id,
         centre_id=centre_id,
         key_prefix=f"started:{session.id}:{_epoch(launched)}",
         recipients=recipients,
@@ -477,6 +531,7 @@ class ParsedKey:
     session_id: int
     instant: int  # start epoch (reminders, changes) or launch epoch (started)
     sequence: int | None
+    group_id: int | None = None  # removed sessions only: their row is gone
 
 
 def parse_key(key: str) -> ParsedKey | None:
@@ -488,6 +543,8 @@ def parse_key(key: str) -> ParsedKey | None:
             return ParsedKey(parts[0], int(parts[1]), int(parts[3]), int(parts[2]))
         if parts[0] == "started" and len(parts) == 5:
             return ParsedKey("started", int(parts[1]), int(parts[2]), None)
+        if parts[0] == "removed" and len(parts) == 6:
+            return ParsedKey("removed", int(parts[2]), int(parts[3]), None, group_id=int(parts[1]))
     except ValueError:
         return None
     return None
@@ -503,15 +560,13 @@ def stale_reason(db: DbSession, row: Notification, now: dt.datetime) -> str | No
     parsed = parse_key(row.idempotency_key)
     if parsed is None:
         return None
+    if parsed.kind == "removed" and parsed.group_id is not None:
+        return _removed_stale_reason(db, row, parsed.group_id, parsed.instant, now)
     session = db.get(Session, parsed.session_id)
     if session is None:
         return "not sent: the session no longer exists"
-    if row.parent_id is not None:
-        parent = db.get(Parent, row.parent_id)
-        if parent is None or parent.erased_at is not None:
-            return "not sent: the parent's data was erased"
-        if not conference.is_enrolled(db, parent_id=parent.id, group_id=session.group_id):
-            return "not sent: the parent is no longer in the group"
+    if reason := _recipient_gone(db, row, session.group_id):
+        return reason
     if parsed.kind == "reminder":
         if session.status == "cancelled":
             return "not sent: the session was cancelled"
@@ -531,6 +586,38 @@ def stale_reason(db: DbSession, row: Notification, now: dt.datetime) -> str | No
             return "not sent: the session was cancelled"
         if parsed.kind == "cancelled" and session.status != "cancelled":
             return "not sent: the session is no longer cancelled"
+    return None
+
+
+def _recipient_gone(db: DbSession, row: Notification, group_id: int) -> str | None:
+    if row.parent_id is None:
+        return None
+    parent = db.get(Parent, row.parent_id)
+    if parent is None or parent.erased_at is not None:
+        return "not sent: the parent's data was erased"
+    if not conference.is_enrolled(db, parent_id=parent.id, group_id=group_id):
+        return "not sent: the parent is no longer in the group"
+    return None
+
+
+def _removed_stale_reason(
+    db: DbSession, row: Notification, group_id: int, start_epoch: int, now: dt.datetime
+) -> str | None:
+    starts_at = dt.datetime.fromtimestamp(start_epoch, dt.UTC)
+    if starts_at <= now:
+        return "not sent: the session's time has passed"
+    if db.get(Group, group_id) is None:
+        return "not sent: the group no longer exists"
+    if reason := _recipient_gone(db, row, group_id):
+        return reason
+    # A later change may have brought the session back (a new row at the same time).
+    back = db.scalar(
+        select(Session.id)
+        .where(Session.group_id == group_id, Session.starts_at == starts_at, Session.status != "cancelled")
+        .limit(1)
+    )
+    if back is not None:
+        return "not sent: the group meets at that time after all"
     return None
 
 

@@ -528,6 +528,7 @@ async def add_closure_day(request: web.Request) -> web.Response:
     change = await db_run(
         request, services.add_closure_day, actor=actor, group_id=group_id, **body.model_dump()
     )
+    await send_delivery_job(request)
     return _json(
         ClosureChangeOut(
             closure_day=ClosureOut.of(change.closure),

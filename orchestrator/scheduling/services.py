@@ -802,7 +802,9 @@ def update_series(
         detail={"changes": changes, "sessions": summary.as_dict()},
         now=moment,
     )
-    notifications.notify_rescheduled(db, before=upcoming, now=moment, actor_id=actor.user_id)
+    notifications.notify_rescheduled(
+        db, group_id=group.id, before=upcoming, now=moment, actor_id=actor.user_id
+    )
     return SeriesChange(series, summary)
 
 
@@ -954,7 +956,9 @@ def change_this_and_following(
         },
         now=moment,
     )
-    notifications.notify_rescheduled(db, before=upcoming, now=moment, actor_id=actor.user_id)
+    notifications.notify_rescheduled(
+        db, group_id=group.id, before=upcoming, now=moment, actor_id=actor.user_id
+    )
     return SeriesChange(new, summary)
 
 
@@ -1492,6 +1496,7 @@ def add_closure_day(
     db.add(closure)
     db.flush()
     groups = _affected_groups(db, group.centre_id, None if centre_wide else group.id)
+    upcoming = {g.id: notifications.upcoming_starts(db, group_id=g.id, now=moment) for g in groups}
     total, per_group = _rematerialise(db, groups, day, now=moment)
     conflicts = _held_on(db, groups, day, moment)
     detail = {
@@ -1512,6 +1517,10 @@ def add_closure_day(
         detail=detail,
         now=moment,
     )
+    for affected in groups:
+        notifications.notify_rescheduled(
+            db, group_id=affected.id, before=upcoming[affected.id], now=moment, actor_id=actor.user_id
+        )
     return ClosureChange(closure, total, conflicts)
 
 

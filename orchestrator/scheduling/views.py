@@ -333,6 +333,8 @@ async def add_closure(request: web.Request) -> web.Response:
         if not _form_error(e):
             raise
         return await _schedule_page(request, actor, group_id, error=e, form=form, failed="closure")
+    # The notices for sessions the closure removed.
+    await send_delivery_job(request)
     if change.conflicts:
         # Sessions someone placed on the day stay; show them so the coordinator decides now.
         return await _schedule_page(request, actor, group_id, conflicts=change)

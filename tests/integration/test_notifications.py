@@ -633,6 +633,143 @@ def test_a_series_change_notifies_the_next_two_weeks_only(db):
     assert all("16:00" in r.body for r in moved)
 
 
+def weekly_series(db: Any, w: World, now: dt.datetime) -> Any:
+    """Tuesdays 15:00 in Berlin from 24 November, made by the coordinator."""
+    from orchestrator.scheduling import services as scheduling
+
+    series = scheduling.create_series(
+        db,
+        actor=coordinator_actor(w),
+        group_id=w.group.id,
+        first_start_local=dt.datetime(2026, 11, 24, 15, 0),
+        now=now,
+    )
+    db.commit()
+    return series
+
+
+SERIES_NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+DEC_1_SERIES = dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC)  # Tuesday 15:00 in Berlin
+
+
+def test_sessions_a_series_change_removes_get_a_cancellation_notice(db, db_factory, smtp):
+    from orchestrator.scheduling import services as scheduling
+
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    series = weekly_series(db, w, SERIES_NOW)
+    removed_id = db.scalar(
+        select(m.Session.id).where(m.Session.series_id == series.id, m.Session.starts_at == DEC_1_SERIES)
+    )
+    # The series now ends after its first session: 1 December on are deleted.
+    change = scheduling.update_series(
+        db, actor=coordinator_actor(w), series_id=series.id, until=dt.date(2026, 11, 25), now=SERIES_NOW
+    )
+    db.commit()
+    assert change.summary.deleted > 2
+    assert db.get(m.Session, removed_id) is None
+    cancelled = rows(db, kind="cancelled")
+    # Only 1 December lies within two weeks of 20 November: four recipients (the actor is not one).
+    assert len(cancelled) == 4
+    assert {r.session_id for r in cancelled} == {None}
+    assert {r.parent_id for r in cancelled} == {w.anna.id, w.ayse.id, w.amal.id, None}
+    [anna] = [r for r in cancelled if r.parent_id == w.anna.id]
+    assert anna.idempotency_key.startswith(
+        f"removed:{w.group.id}:{removed_id}:{int(DEC_1_SERIES.timestamp())}:"
+    )
+    assert "Dienstag, 1. Dezember 2026, 15:00" in anna.body
+
+    report = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", now=SERIES_NOW
+    )
+    assert report.sent == 2  # Anna and the facilitator by e-mail
+    text = body_of(sink.to("anna@example.org")[0])
+    assert "Dienstag, 1. Dezember 2026, 15:00" in text
+    # The session is gone: the link leads to Anna's page, not to a session.
+    assert re.search(r"https://r\.example/p/[A-Za-z0-9_-]{32}\s", text + " ")
+    assert "/s/" not in text
+    assert f"https://r.example/facilitator/sessions/{removed_id}" not in body_of(
+        sink.to(w.facilitator.email)[0]
+    )
+
+
+def test_a_removal_notice_is_withdrawn_when_the_session_comes_back_before_delivery(db, db_factory, smtp):
+    from orchestrator.scheduling import services as scheduling
+
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    series = weekly_series(db, w, SERIES_NOW)
+    actor = coordinator_actor(w)
+    scheduling.update_series(
+        db, actor=actor, series_id=series.id, until=dt.date(2026, 11, 25), now=SERIES_NOW
+    )
+    db.commit()
+    # A slip: the series is extended again before the notices went out.
+    later = SERIES_NOW + dt.timedelta(minutes=5)
+    scheduling.update_series(db, actor=actor, series_id=series.id, until=dt.date(2027, 3, 31), now=later)
+    db.commit()
+    assert db.scalar(select(m.Session.id).where(m.Session.starts_at == DEC_1_SERIES)) is not None
+    db.commit()  # end the read: on SQLite it would hold the lock delivery needs
+    report = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", now=later
+    )
+    # Anna's and the facilitator's mails are withdrawn; SMS and outbox rows were never to be sent.
+    assert (report.sent, report.withdrawn) == (0, 2)
+    assert sink.messages == []
+    assert all(
+        r.last_error == "not sent: the group meets at that time after all" for r in rows(db, state="failed")
+    )
+
+
+def test_a_removal_notice_is_not_sent_once_its_time_has_passed_or_to_a_parent_who_left(db, db_factory, smtp):
+    from orchestrator.scheduling import services as scheduling
+
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    series = weekly_series(db, w, SERIES_NOW)
+    scheduling.update_series(
+        db, actor=coordinator_actor(w), series_id=series.id, until=dt.date(2026, 11, 25), now=SERIES_NOW
+    )
+    db.execute(
+        m.Enrolment.__table__.update()
+        .where(m.Enrolment.parent_id == w.anna.id)
+        .values(left_at=SERIES_NOW + dt.timedelta(hours=1))
+    )
+    db.commit()
+    report = delivery.deliver(
+        db_factory,
+        channels=mail_channels(port),
+        base_url="https://r.example",
+        now=SERIES_NOW + dt.timedelta(hours=2),
+    )
+    assert report.sent == 1  # the facilitator
+    assert sink.to("anna@example.org") == []
+    [anna] = rows(db, parent_id=w.anna.id, kind="cancelled")
+    assert anna.last_error == "not sent: the parent is no longer in the group"
+    # A notice still queued when the session's time has come is not sent any more.
+    stale = notifications.stale_reason(db, rows(db, parent_id=w.ayse.id)[0], DEC_1_SERIES)
+    assert stale == "not sent: the session's time has passed"
+
+
+def test_a_new_closure_day_tells_people_about_the_sessions_it_removes(db, db_factory, smtp):
+    from orchestrator.scheduling import services as scheduling
+
+    w = arrange(db, starts_at=START)
+    weekly_series(db, w, SERIES_NOW)
+    change = scheduling.add_closure_day(
+        db, actor=coordinator_actor(w), group_id=w.group.id, day=dt.date(2026, 12, 1), now=SERIES_NOW
+    )
+    db.commit()
+    assert change.summary.deleted == 1
+    # The one-off session that morning stays (a coordinator decides about it), with no notice.
+    assert [c.session.id for c in change.conflicts] == [w.session.id]
+    cancelled = rows(db, kind="cancelled")
+    assert len(cancelled) == 4
+    [anna] = [r for r in cancelled if r.parent_id == w.anna.id]
+    assert "Dienstag, 1. Dezember 2026, 15:00" in anna.body
+    assert rows(db, kind="moved") == []
+
+
 async def test_cancelling_over_http_sends_the_delivery_job(db, client, jobs):
     w = arrange(db, starts_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
     csrf = await login(client, w.coordinator.email)
