@@ -7,6 +7,7 @@ the TOML file named by ``RUCKSACK_CONFIG``); a malformed setting stops it with a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import logging
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator import i18n
 from orchestrator.db import make_sync_engine, sync_sessions, transaction
 from orchestrator.errors import DomainError
 from orchestrator.settings import Settings, SettingsError, load_settings
@@ -373,9 +375,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Alembic narrates every plugin and step at INFO; the CLI prints its own one-line result.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The administrative commands speak English, as their own output does, so a refusal from a
+    # use case (which speaks the current language, German by default) reads the same. The service
+    # and the demo keep the default: each request and message chooses its own language.
+    language = contextlib.nullcontext() if args.func in (cmd_serve, cmd_demo) else i18n.language_scope("en")
     try:
         settings = load_settings()
-        args.func(settings, args)
+        with language:
+            args.func(settings, args)
     except SettingsError as e:
         print(f"rucksack: configuration error: {e}", file=sys.stderr)
         return 2

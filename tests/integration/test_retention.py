@@ -470,6 +470,12 @@ def test_cli_export_and_erase(db, settings, monkeypatch, capsys, tmp_path):
     assert printed["parent"]["email"] is None
     assert printed["attendance"] == []
     assert main(["export-parent", "--parent-id", "999999"]) == 2
+    # A use case's refusal reads in English, like the rest of the command line, although the
+    # service's default language is German.
+    monkeypatch.setenv("RUCKSACK_NEW_PASSWORD", "short")
+    capsys.readouterr()
+    assert main(["create-user", "--email", "x@example.org", "--name", "X", "--role", "admin"]) == 2
+    assert capsys.readouterr().err == "rucksack: the password needs at least 10 characters\n"
     labels = db.scalars(select(m.AuditEntry.actor_label).where(m.AuditEntry.action.like("privacy.%"))).all()
     db.commit()
     assert labels
