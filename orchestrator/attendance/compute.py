@@ -104,6 +104,7 @@ __all__ = [
     "Status",
     "UnidentifiedOccupant",
     "compute_attendance",
+    "judge",
     "status_for",
     "union_intervals",
 ]
@@ -233,6 +234,27 @@ def status_for(minutes: int, scheduled_minutes: int, policy: Policy) -> Status:
     return "partial"
 
 
+def judge(
+    minutes: int,
+    first_join: dt.datetime | None,
+    last_leave: dt.datetime | None,
+    *,
+    scheduled_start: dt.datetime,
+    scheduled_end: dt.datetime,
+    policy: Policy,
+) -> tuple[Status, bool, bool]:
+    """``(status, late, left_early)`` for presence summed up as ``minutes`` between ``first_join``
+    and ``last_leave`` (``None`` while still in): what the policy makes of it, apart from how the
+    minutes were counted. Applying a changed policy to recorded attendance uses it too."""
+    return (
+        status_for(minutes, (scheduled_end - scheduled_start) // _MINUTE, policy),
+        first_join is not None
+        and first_join > scheduled_start + dt.timedelta(minutes=policy.late_after_minutes),
+        last_leave is not None
+        and last_leave < scheduled_end - dt.timedelta(minutes=policy.early_leave_minutes),
+    )
+
+
 def compute_attendance(
     events: Iterable[ConferenceEvent],
     *,
@@ -278,9 +300,7 @@ def compute_attendance(
             by_connection[connection_id].extend(intervals)
 
     people = {
-        person_id: _person(
-            person_id, raw, scheduled_start, scheduled_end, scheduled_minutes, window, now, policy
-        )
+        person_id: _person(person_id, raw, scheduled_start, scheduled_end, window, now, policy)
         for person_id, raw in sorted(by_person.items())
     }
     unidentified = []
@@ -522,7 +542,6 @@ def _person(
     raw: Sequence[_Raw],
     scheduled_start: dt.datetime,
     scheduled_end: dt.datetime,
-    scheduled_minutes: int,
     window: tuple[dt.datetime, dt.datetime],
     now: dt.datetime,
     policy: Policy,
@@ -532,17 +551,23 @@ def _person(
     is_open = _is_open(raw)
     first_join = counted[0][0] if counted else None
     last_leave = counted[-1][1] if counted and not is_open else None
+    status, late, left_early = judge(
+        minutes,
+        first_join,
+        last_leave,
+        scheduled_start=scheduled_start,
+        scheduled_end=scheduled_end,
+        policy=policy,
+    )
     return PersonAttendance(
         person_id=person_id,
         intervals=tuple(counted),
         minutes=minutes,
         first_join=first_join,
         last_leave=last_leave,
-        late=first_join is not None
-        and first_join > scheduled_start + dt.timedelta(minutes=policy.late_after_minutes),
-        left_early=last_leave is not None
-        and last_leave < scheduled_end - dt.timedelta(minutes=policy.early_leave_minutes),
-        status=status_for(minutes, scheduled_minutes, policy),
+        late=late,
+        left_early=left_early,
+        status=status,
         is_open=is_open,
     )
 

@@ -19,13 +19,14 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from orchestrator import audit
-from orchestrator.access import Actor, require_group, require_role
-from orchestrator.attendance.compute import compute_attendance, status_for
+from orchestrator.access import Actor, require_centre, require_group, require_role
+from orchestrator.attendance.compute import compute_attendance, judge, status_for
 from orchestrator.attendance.processing import (
     CLIP_AFTER_MINUTES,
     CLIP_BEFORE_MINUTES,
@@ -56,9 +57,11 @@ __all__ = [
     "LivePerson",
     "LivePresence",
     "PersonLine",
+    "PolicyReapplied",
     "SessionAttendanceView",
     "clear_correction",
     "correct_attendance",
+    "reapply_policy",
     "session_attendance",
     "who_is_in_now",
 ]
@@ -66,6 +69,7 @@ __all__ = [
 MAX_REASON = 500
 CORRECTED = "attendance.corrected"
 CLEARED = "attendance.correction_cleared"
+POLICY_REAPPLIED = "attendance.policy_reapplied"
 
 
 # --- what the pages and the API show --------------------------------------------------------------
@@ -610,3 +614,87 @@ def clear_correction(
     )
     entry.at = now
     return row
+
+
+# --- a changed policy, applied to what is recorded -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyReapplied:
+    sessions: int  # sessions looked at
+    changed: int  # attendance rows whose status or flags changed
+
+
+def reapply_policy(
+    db: DbSession, *, actor: Actor, centre_id: int, since: dt.date, now: dt.datetime
+) -> PolicyReapplied:
+    """Judges the recorded attendance of the centre's sessions from ``since`` (a local day) until
+    now by the centre's current policy.
+
+    A changed policy applies by itself to every session computed after the change; sessions
+    before it keep the judgement of their time, so a cycle's figures can mix two policies. This
+    brings them in line on a coordinator's word. Only the judgement is redone (status, late, left
+    early) from the minutes and times on record, which is exact whatever the events' retention
+    has removed since; corrections stay as staff made them. One audit entry records the period,
+    the policy and how many rows changed.
+    """
+    require_role(actor, "coordinator", "admin")
+    require_centre(actor, centre_id, what="centre")
+    centre = db.get(Centre, centre_id)
+    if centre is None:
+        raise NotFound(gettext("There is no such centre."))
+    zone = ZoneInfo(centre.timezone)
+    start = dt.datetime.combine(since, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
+    if start > now:
+        raise InvalidInput(gettext("Choose a day that is not in the future."), field="since")
+    sessions = list(
+        db.scalars(
+            select(Session)
+            .join(Group, Group.id == Session.group_id)
+            .where(
+                Group.centre_id == centre_id,
+                Session.status != "cancelled",
+                Session.starts_at >= start,
+                Session.starts_at <= now,
+            )
+            .order_by(Session.id)
+        )
+    )
+    # The workers' order: a session being recomputed meanwhile waits, or is waited for.
+    lock_sessions(db, [s.id for s in sessions])
+    policy = policy_for(centre)
+    by_id = {s.id: s for s in sessions}
+    changed = 0
+    rows: list[Attendance] = (
+        list(db.scalars(select(Attendance).where(Attendance.session_id.in_(by_id)))) if by_id else []
+    )
+    for row in rows:
+        session = by_id[row.session_id]
+        status, late, left_early = judge(
+            row.computed_minutes,
+            row.first_join,
+            row.last_leave,
+            scheduled_start=session.starts_at,
+            scheduled_end=session.ends_at,
+            policy=policy,
+        )
+        if (row.computed_status, row.late, row.left_early) != (status, late, left_early):
+            row.computed_status, row.late, row.left_early = status, late, left_early
+            changed += 1
+    db.flush()
+    entry = audit.record(
+        db,
+        actor,
+        POLICY_REAPPLIED,
+        object_type="centre",
+        object_id=centre.id,
+        centre_id=centre.id,
+        detail={
+            "since": since.isoformat(),
+            "sessions": len(sessions),
+            "changed": changed,
+            "policy": dataclasses.asdict(policy),
+        },
+    )
+    entry.at = now
+    return PolicyReapplied(sessions=len(sessions), changed=changed)

@@ -235,6 +235,39 @@ async def api_correct(request: web.Request) -> web.Response:
     return _json(await _parent_line(request, actor, session_id, parent_id))
 
 
+class PolicyReapplyIn(BaseModel):
+    since: dt.date = Field(
+        description="the first local day whose sessions are judged again (not in the future)"
+    )
+
+
+class PolicyReapplyOut(BaseModel):
+    sessions: int = Field(description="sessions looked at (cancelled ones have no attendance)")
+    changed: int = Field(description="attendance rows whose status, late or left-early flag changed")
+
+
+@api.route(
+    "POST",
+    "/centres/{centre_id}/attendance/reapply-policy",
+    summary="Judge the recorded attendance of the centre's sessions since a day by its current "
+    "attendance rules (minutes and corrections stay)",
+    tag="attendance",
+    scope="write",
+    body=PolicyReapplyIn,
+    response=PolicyReapplyOut,
+)
+async def api_reapply_policy(request: web.Request) -> web.Response:
+    actor = await require_actor(request, scope="write")
+    raw = request.match_info["centre_id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        raise NotFound(i18n.gettext("There is no such centre."))
+    body = await parse_body(request, PolicyReapplyIn)
+    done = await db_run(
+        request, services.reapply_policy, actor=actor, centre_id=int(raw), since=body.since, now=utcnow()
+    )
+    return _json(PolicyReapplyOut(sessions=done.sessions, changed=done.changed))
+
+
 @api.route(
     "DELETE",
     "/sessions/{session_id}/attendance/{parent_id}",

@@ -18,6 +18,7 @@ from multidict import MultiDictProxy
 
 from orchestrator import i18n
 from orchestrator.access import Actor
+from orchestrator.attendance import services as attendance
 from orchestrator.errors import Conflict, DomainError, InvalidInput, NotFound
 from orchestrator.groups import api as _api  # noqa: F401  (registers the API routes)
 from orchestrator.groups import csv_import, services, validation
@@ -61,6 +62,14 @@ def _notice(request: web.Request) -> str | None:
         "archived": lambda: gettext("The group is archived."),
         "restored": lambda: gettext("The group is active again."),
         "imported": lambda: ngettext("%(n)d parent imported.", "%(n)d parents imported.", n) % {"n": n},
+        "reapplied": lambda: (
+            ngettext(
+                "The attendance rules were applied: %(n)d entry changed.",
+                "The attendance rules were applied: %(n)d entries changed.",
+                n,
+            )
+            % {"n": n}
+        ),
     }
     return notices[key]() if key in notices else None
 
@@ -579,6 +588,7 @@ async def _centre_page(
     else:
         values = {f: getattr(centre, f) for f in fields}
         values["reminder_offsets"] = ", ".join(str(m) for m in centre.reminder_offsets)
+    values["since"] = _str(form, "since") if form is not None else ""
     ctx = {"centre": centre, "v": values, "error": error, "limits": services.CENTRE_LIMITS}
     return _render(request, "groups/centre.html", ctx, status=error.status if error else 200)
 
@@ -612,6 +622,26 @@ async def update_centre(request: web.Request) -> web.Response:
             raise
         return await _centre_page(request, actor, centre_id, error=e, form=form)
     raise web.HTTPSeeOther(f"/centre?{_centre_query(actor, centre_id)}done=saved")
+
+
+async def reapply_attendance_policy(request: web.Request) -> web.Response:
+    actor = await require_actor(request, *MANAGERS)
+    form = await request.post()
+    centre_id = _centre_id(request, actor, form)
+    try:
+        done = await db_run(
+            request,
+            attendance.reapply_policy,
+            actor=actor,
+            centre_id=centre_id,
+            since=_date(form, "since"),
+            now=dt.datetime.now(dt.UTC),
+        )
+    except DomainError as e:
+        if not _form_error(e):
+            raise
+        return await _centre_page(request, actor, centre_id, error=e, form=form)
+    raise web.HTTPSeeOther(f"/centre?{_centre_query(actor, centre_id)}done=reapplied&n={done.changed}")
 
 
 # --- deployments ---------------------------------------------------------------------------------
@@ -818,6 +848,7 @@ def setup(app: web.Application) -> None:
     r.add_post(r"/staff/{user_id:\d+}", update_staff)
     r.add_get("/centre", centre_page)
     r.add_post("/centre", update_centre)
+    r.add_post("/centre/attendance-policy", reapply_attendance_policy)
     r.add_get("/deployments", deployments_page)
     r.add_get("/deployments/new", new_deployment_form)
     r.add_post("/deployments/new", create_deployment)
