@@ -401,11 +401,14 @@ def notify_rescheduled(
     actor_id: int | None = None,
 ) -> list[int]:
     """Notices for the group's sessions of ``before`` (see ``upcoming_starts``) that a change to
-    a whole series or a new closure day altered: "moved" where the start changed, "cancelled"
-    where the session is gone (its queued reminders are withdrawn at delivery)."""
+    a whole series or to closure days altered: "moved" where the start changed, "cancelled"
+    where the session is gone (its queued reminders are withdrawn at delivery), and "restored"
+    for a session the change brought back after people were told it was removed."""
     now = now or utcnow()
     created: list[int] = []
     db.flush()
+    for session_id in sorted(upcoming_starts(db, group_id=group_id, now=now).keys() - before.keys()):
+        created += _notify_back(db, group_id=group_id, session_id=session_id, now=now, actor_id=actor_id)
     for session_id, previous in sorted(before.items()):
         session = db.get(Session, session_id)
         if session is None:
@@ -460,6 +463,39 @@ def _notify_removed(
         centre_id=group.centre_id,
         key_prefix=f"removed:{group_id}:{session_id}:{_epoch(starts_at)}",
         recipients=recipients,
+        now=now,
+    )
+
+
+def _notify_back(
+    db: DbSession, *, group_id: int, session_id: int, now: dt.datetime, actor_id: int | None
+) -> list[int]:
+    """ "Restored" for a new session at a time whose removal people were told about (a closure
+    day opened again, a series extended again), to those who were told: otherwise the
+    cancellation they received would be the last word. A removal notice still queued is
+    withdrawn at delivery instead (``stale_reason``), so its recipient hears nothing either way.
+    """
+    session = db.get_one(Session, session_id)
+    keys = db.scalars(
+        select(Notification.idempotency_key).where(
+            Notification.idempotency_key.like(f"removed:{group_id}:%:{_epoch(session.starts_at)}:%"),
+            Notification.state.in_(("sent", "recorded")),
+        )
+    )
+    told = {key.split(":")[4] for key in keys}
+    if not told:
+        return []
+    facts, centre_id = _facts(db, session, "restored", now=now)
+    recipients = _parent_recipients(db, group_id) + _staff_recipients(
+        db, group_id, exclude=[actor_id] if actor_id else []
+    )
+    return _queue(
+        db,
+        facts=facts,
+        session_id=session.id,
+        centre_id=centre_id,
+        key_prefix=f"restored:{session.id}:{session.sequence}:{_epoch(session.starts_at)}",
+        recipients=[r for r in recipients if r.ref in told],
         now=now,
     )
 

@@ -552,6 +552,7 @@ async def remove_closure_day(request: web.Request) -> web.Response:
     change = await db_run(
         request, services.remove_closure_day, actor=actor, closure_id=_path_id(request, "closure_id")
     )
+    await send_delivery_job(request)
     return _json(
         ClosureChangeOut(
             closure_day=ClosureOut.of(change.closure), sessions=Summary.of(change.summary), kept_on_day=[]

@@ -1543,6 +1543,7 @@ def remove_closure_day(
         require_centre(actor, closure.centre_id, what="closure day")
         group = None
     groups = _affected_groups(db, closure.centre_id, closure.group_id)
+    upcoming = {g.id: notifications.upcoming_starts(db, group_id=g.id, now=moment) for g in groups}
     day, label = closure.day, closure.label
     db.delete(closure)
     db.flush()
@@ -1563,4 +1564,8 @@ def remove_closure_day(
         },
         now=moment,
     )
+    for affected in groups:
+        notifications.notify_rescheduled(
+            db, group_id=affected.id, before=upcoming[affected.id], now=moment, actor_id=actor.user_id
+        )
     return ClosureChange(closure, total, [])

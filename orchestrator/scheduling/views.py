@@ -348,6 +348,8 @@ async def remove_closure(request: web.Request) -> web.Response:
     change = await db_run(
         request, services.remove_closure_day, actor=actor, closure_id=_path_id(request, "closure_id")
     )
+    # "Takes place after all" for sessions whose removal people were told about.
+    await send_delivery_job(request)
     target = f"/groups/{int(back)}/schedule" if back.isdigit() and len(back) <= 10 else "/groups"
     raise web.HTTPSeeOther(f"{target}?done=opened&n={change.summary.created}")
 

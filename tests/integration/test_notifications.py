@@ -770,6 +770,62 @@ def test_a_new_closure_day_tells_people_about_the_sessions_it_removes(db, db_fac
     assert rows(db, kind="moved") == []
 
 
+def test_a_closure_day_opened_again_tells_those_who_heard_of_the_removal(db, db_factory, smtp):
+    from orchestrator.scheduling import services as scheduling
+
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    weekly_series(db, w, SERIES_NOW)
+    actor = coordinator_actor(w)
+    closed = scheduling.add_closure_day(
+        db, actor=actor, group_id=w.group.id, day=dt.date(2026, 12, 1), now=SERIES_NOW
+    )
+    db.commit()
+    delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", now=SERIES_NOW)
+    assert len(sink.to("anna@example.org")) == 1  # the cancellation
+    later = SERIES_NOW + dt.timedelta(hours=3)
+    scheduling.remove_closure_day(db, actor=actor, closure_id=closed.closure.id, now=later)
+    db.commit()
+    back = db.scalar(select(m.Session).where(m.Session.starts_at == DEC_1_SERIES))
+    assert back is not None
+    restored = rows(db, kind="restored")
+    assert len(restored) == 4
+    assert {r.session_id for r in restored} == {back.id}
+    [anna] = [r for r in restored if r.parent_id == w.anna.id]
+    assert "Dienstag, 1. Dezember 2026, 15:00" in anna.body
+    report = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", now=later
+    )
+    assert report.sent == 2
+    # A session on a day nobody was told about gets no "after all": only 1 December had a notice.
+    assert {r.session_id for r in rows(db, kind="restored")} == {back.id}
+
+
+def test_a_closure_opened_again_before_its_notices_went_out_sends_nothing_after_all(db, db_factory, smtp):
+    from orchestrator.scheduling import services as scheduling
+
+    sink, port = smtp
+    w = arrange(db, starts_at=START)
+    weekly_series(db, w, SERIES_NOW)
+    actor = coordinator_actor(w)
+    closed = scheduling.add_closure_day(
+        db, actor=actor, group_id=w.group.id, day=dt.date(2026, 12, 1), now=SERIES_NOW
+    )
+    db.commit()
+    later = SERIES_NOW + dt.timedelta(minutes=2)
+    scheduling.remove_closure_day(db, actor=actor, closure_id=closed.closure.id, now=later)
+    db.commit()
+    # Only Amal's removal notice is settled (an outbox row, recorded at once for coordinators
+    # to pass on), so only she is told that the session takes place after all.
+    assert [r.parent_id for r in rows(db, kind="restored")] == [w.amal.id]
+    report = delivery.deliver(
+        db_factory, channels=mail_channels(port), base_url="https://r.example", now=later
+    )
+    # The cancellations by mail are withdrawn: Anna and the facilitator hear nothing at all.
+    assert (report.sent, report.withdrawn) == (0, 2)
+    assert sink.messages == []
+
+
 async def test_cancelling_over_http_sends_the_delivery_job(db, client, jobs):
     w = arrange(db, starts_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
     csrf = await login(client, w.coordinator.email)
