@@ -493,3 +493,65 @@ async def test_a_straggler_after_raw_event_retention_leaves_the_attendance_alone
     reader = token(db, coordinator_of(db, world).id, "read")
     after = await people(client, world, reader)
     assert (after["Ayşe"]["minutes"], after["Maria"]["minutes"], after["Leyla"]["minutes"]) == (59, 20, 60)
+
+
+# --- a changed policy applied to recorded sessions -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {
+            "present_min_minutes": 15,
+            "present_min_share": 100,
+            "late_after_minutes": 0,
+            "early_leave_minutes": 0,
+        },
+        {
+            "present_min_minutes": 600,
+            "present_min_share": 90,
+            "late_after_minutes": 30,
+            "early_leave_minutes": 30,
+        },
+    ],
+)
+async def test_re_judging_the_record_gives_what_recomputing_from_the_events_gives(
+    client, db, world, db_factory, policy
+):
+    """Re-judging works from the minutes and times on record (the events may be gone by then);
+    while they are there, it must agree with a full recomputation under the new policy."""
+    from orchestrator.attendance.processing import recompute_session
+    from orchestrator.groups import services as groups
+    from orchestrator.models import Group
+
+    await post(client, world, event_sync_session())
+    process()
+    coordinator = coordinator_of(db, world)
+    session = db.get(Session, world.session_id)
+    centre_id = db.get(Group, session.group_id).centre_id
+    actor = factories.staff_actor(db, coordinator)
+    groups.update_centre(db, actor=actor, centre_id=centre_id, **policy)
+    db.commit()
+
+    columns = ("computed_minutes", "computed_status", "first_join", "last_leave", "late", "left_early")
+
+    def record() -> dict[tuple[int | None, int | None], tuple[Any, ...]]:
+        with db_factory() as check:
+            rows = check.scalars(select(Attendance).where(Attendance.session_id == world.session_id))
+            return {(r.parent_id, r.staff_user_id): tuple(getattr(r, c) for c in columns) for r in rows}
+
+    before = record()
+    done = services.reapply_policy(
+        db, actor=actor, centre_id=centre_id, since=session.starts_at.date(), now=utcnow()
+    )
+    db.commit()
+    assert done.sessions == 1
+    assert done.changed > 0
+    judged = record()
+    assert judged != before
+    with db_factory() as check:
+        recompute_session(
+            check, session_id=world.session_id, now=utcnow(), finalise_grace=dt.timedelta(minutes=30)
+        )
+        check.commit()
+    assert record() == judged
