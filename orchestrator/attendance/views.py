@@ -26,7 +26,7 @@ from orchestrator.attendance import services
 from orchestrator.errors import DomainError, NotFound
 from orchestrator.models import utcnow
 from orchestrator.web.context import db_run, render, require_actor
-from orchestrator.web.openapi import api, parse_body
+from orchestrator.web.openapi import api, parse_body, path_id
 
 __all__ = ["setup"]
 
@@ -258,12 +258,10 @@ class PolicyReapplyOut(BaseModel):
 )
 async def api_reapply_policy(request: web.Request) -> web.Response:
     actor = await require_actor(request, scope="write")
-    raw = request.match_info["centre_id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
-        raise NotFound(i18n.gettext("There is no such centre."))
+    centre_id = path_id(request, "centre_id")
     body = await parse_body(request, PolicyReapplyIn)
     done = await db_run(
-        request, services.reapply_policy, actor=actor, centre_id=int(raw), since=body.since, now=utcnow()
+        request, services.reapply_policy, actor=actor, centre_id=centre_id, since=body.since, now=utcnow()
     )
     return _json(PolicyReapplyOut(sessions=done.sessions, changed=done.changed))
 

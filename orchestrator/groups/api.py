@@ -16,12 +16,12 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session
 
 from orchestrator.access import Actor
-from orchestrator.errors import DomainError, InvalidInput, NotFound
+from orchestrator.errors import DomainError, InvalidInput
 from orchestrator.groups import schemas as s
 from orchestrator.groups import services
 from orchestrator.i18n import gettext
 from orchestrator.web.context import db_run, require_actor
-from orchestrator.web.openapi import api, parse_body
+from orchestrator.web.openapi import api, parse_body, path_id
 
 __all__: list[str] = []
 
@@ -33,14 +33,6 @@ _CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 class UnsupportedMediaType(DomainError):
     status = 415
     code = "unsupported_media_type"
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    """An id from the path; anything that cannot be an id is simply not found."""
-    raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= _MAX_ID:
-        raise NotFound(gettext("no record with %(name)s %(value)s") % {"name": name, "value": repr(raw[:20])})
-    return int(raw)
 
 
 def _query_id(request: web.Request, name: str) -> int | None:
@@ -105,7 +97,7 @@ async def create_centre(request: web.Request) -> web.Response:
 @api.route("GET", "/centres/{centre_id}", summary="A centre and its policies", tag=TAG, response=s.CentreOut)
 async def get_centre(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    centre = await db_run(request, services.get_centre, actor=actor, centre_id=_path_id(request, "centre_id"))
+    centre = await db_run(request, services.get_centre, actor=actor, centre_id=path_id(request, "centre_id"))
     return _json(s.CentreOut.model_validate(centre))
 
 
@@ -120,7 +112,7 @@ async def get_centre(request: web.Request) -> web.Response:
 )
 async def update_centre(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    centre_id = _path_id(request, "centre_id")
+    centre_id = path_id(request, "centre_id")
     body = await parse_body(request, s.CentrePatch)
     centre = await db_run(request, services.update_centre, actor=actor, centre_id=centre_id, **_changes(body))
     return _json(s.CentreOut.model_validate(centre))
@@ -132,7 +124,7 @@ async def update_centre(request: web.Request) -> web.Response:
 @api.route("GET", "/centres/{centre_id}/staff", summary="The centre's staff", tag=TAG, response=s.StaffList)
 async def list_staff(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    users = await db_run(request, services.list_staff, actor=actor, centre_id=_path_id(request, "centre_id"))
+    users = await db_run(request, services.list_staff, actor=actor, centre_id=path_id(request, "centre_id"))
     return _json(s.StaffList(items=[s.StaffOut.model_validate(u) for u in users]))
 
 
@@ -147,7 +139,7 @@ async def list_staff(request: web.Request) -> web.Response:
 )
 async def create_staff(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    centre_id = _path_id(request, "centre_id")
+    centre_id = path_id(request, "centre_id")
     body = await parse_body(request, s.StaffCreate)
     created = await db_run(
         request,
@@ -177,7 +169,7 @@ async def create_staff(request: web.Request) -> web.Response:
 )
 async def update_staff(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    user_id = _path_id(request, "user_id")
+    user_id = path_id(request, "user_id")
     body = await parse_body(request, s.StaffPatch)
     user = await db_run(
         request, services.update_staff, actor=actor, user_id=user_id, **_changes(body, nullable=["phone"])
@@ -198,7 +190,7 @@ async def update_staff(request: web.Request) -> web.Response:
 async def list_deployments(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     rows = await db_run(
-        request, services.list_deployments, actor=actor, centre_id=_path_id(request, "centre_id")
+        request, services.list_deployments, actor=actor, centre_id=path_id(request, "centre_id")
     )
     return _json(s.DeploymentList(items=[s.DeploymentOut.of(d) for d in rows]))
 
@@ -214,7 +206,7 @@ async def list_deployments(request: web.Request) -> web.Response:
 )
 async def create_deployment(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    centre_id = _path_id(request, "centre_id")
+    centre_id = path_id(request, "centre_id")
     body = await parse_body(request, s.DeploymentCreate)
     values = body.model_dump()
     values["signing_secret"] = body.signing_secret.get_secret_value()
@@ -233,7 +225,7 @@ async def create_deployment(request: web.Request) -> web.Response:
 async def get_deployment(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     deployment = await db_run(
-        request, services.get_deployment, actor=actor, deployment_id=_path_id(request, "deployment_id")
+        request, services.get_deployment, actor=actor, deployment_id=path_id(request, "deployment_id")
     )
     return _json(s.DeploymentOut.of(deployment))
 
@@ -249,7 +241,7 @@ async def get_deployment(request: web.Request) -> web.Response:
 )
 async def update_deployment(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    deployment_id = _path_id(request, "deployment_id")
+    deployment_id = path_id(request, "deployment_id")
     body = await parse_body(request, s.DeploymentPatch)
     changes = _changes(body, nullable=["tenant", "key_id", "signing_secret", "webhook_secret"])
     deployment = await db_run(
@@ -267,7 +259,7 @@ async def update_deployment(request: web.Request) -> web.Response:
 )
 async def delete_deployment(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    deployment_id = _path_id(request, "deployment_id")
+    deployment_id = path_id(request, "deployment_id")
     await db_run(request, services.delete_deployment, actor=actor, deployment_id=deployment_id)
     return web.Response(status=204)
 
@@ -313,7 +305,7 @@ async def create_group(request: web.Request) -> web.Response:
 @api.route("GET", "/groups/{group_id}", summary="A group", tag=TAG, response=s.GroupOut)
 async def get_group(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    detail = await db_run(request, services.get_group, actor=actor, group_id=_path_id(request, "group_id"))
+    detail = await db_run(request, services.get_group, actor=actor, group_id=path_id(request, "group_id"))
     return _json(s.GroupOut.of(services.GroupSummary(group=detail.group, members=detail.member_count)))
 
 
@@ -328,7 +320,7 @@ async def get_group(request: web.Request) -> web.Response:
 )
 async def update_group(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    group_id = _path_id(request, "group_id")
+    group_id = path_id(request, "group_id")
     body = await parse_body(request, s.GroupPatch)
     changes = _changes(body, nullable=["deployment_id"])
     detail = await db_run(request, _update_group, actor=actor, group_id=group_id, **changes)
@@ -349,9 +341,7 @@ def _update_group(db: Session, *, actor: Actor, group_id: int, **changes: Any) -
 )
 async def list_members(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    members = await db_run(
-        request, services.list_members, actor=actor, group_id=_path_id(request, "group_id")
-    )
+    members = await db_run(request, services.list_members, actor=actor, group_id=path_id(request, "group_id"))
     return _json(s.MemberList(items=[s.MemberOut.model_validate(m) for m in members]))
 
 
@@ -366,7 +356,7 @@ async def list_members(request: web.Request) -> web.Response:
 )
 async def enrol(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    group_id = _path_id(request, "group_id")
+    group_id = path_id(request, "group_id")
     body = await parse_body(request, s.EnrolBody)
     if body.parent_id is not None:
         extra = sorted(body.model_fields_set - {"parent_id"})
@@ -420,7 +410,7 @@ def _create_and_enrol(db: Session, *, actor: Actor, group_id: int, **fields: Any
 )
 async def import_parents(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    group_id = _path_id(request, "group_id")
+    group_id = path_id(request, "group_id")
     if request.content_type not in _CSV_TYPES:
         raise UnsupportedMediaType(
             gettext("send the CSV file as the body with Content-Type: text/csv, not %(type)s")
@@ -445,8 +435,8 @@ async def leave(request: web.Request) -> web.Response:
         request,
         services.leave_group,
         actor=actor,
-        group_id=_path_id(request, "group_id"),
-        parent_id=_path_id(request, "parent_id"),
+        group_id=path_id(request, "group_id"),
+        parent_id=path_id(request, "parent_id"),
     )
     return _json(s.MemberOut.model_validate(member))
 
@@ -516,7 +506,7 @@ def _create_parent(db: Session, *, actor: Actor, **fields: Any) -> services.Pare
 )
 async def get_parent(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    detail = await db_run(request, services.get_parent, actor=actor, parent_id=_path_id(request, "parent_id"))
+    detail = await db_run(request, services.get_parent, actor=actor, parent_id=path_id(request, "parent_id"))
     return _json(_parent_out(detail))
 
 
@@ -531,7 +521,7 @@ async def get_parent(request: web.Request) -> web.Response:
 )
 async def update_parent(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    parent_id = _path_id(request, "parent_id")
+    parent_id = path_id(request, "parent_id")
     body = await parse_body(request, s.ParentPatch)
     changes = _changes(body, nullable=["phone", "email"])
     detail = await db_run(request, _update_parent, actor=actor, parent_id=parent_id, **changes)

@@ -17,19 +17,18 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.errors import InvalidInput
 from orchestrator.i18n import gettext
 from orchestrator.models import ClosureDay, Series
 from orchestrator.notifications.views import send_delivery_job
 from orchestrator.scheduling import services
 from orchestrator.scheduling.services import MaterialiseSummary, SessionView
 from orchestrator.web.context import db_run, require_actor
-from orchestrator.web.openapi import api, parse_body
+from orchestrator.web.openapi import api, parse_body, path_id
 
 __all__: list[str] = []
 
 TAG = "scheduling"
-_MAX_ID = 2_147_483_647
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -233,14 +232,6 @@ class ClosureChangeOut(BaseModel):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _path_id(request: web.Request, name: str) -> int:
-    """An id from the path; anything that cannot be an id is simply not found."""
-    raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= _MAX_ID:
-        raise NotFound(gettext("no record with %(name)s %(value)s") % {"name": name, "value": repr(raw[:20])})
-    return int(raw)
-
-
 def _query_bound(request: web.Request, name: str) -> dt.date | dt.datetime | None:
     raw = request.query.get(name, "").strip()
     if not raw:
@@ -277,7 +268,7 @@ def _json(model: BaseModel, *, status: int = 200) -> web.Response:
 )
 async def list_series(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    found = await db_run(request, services.list_series, actor=actor, group_id=_path_id(request, "group_id"))
+    found = await db_run(request, services.list_series, actor=actor, group_id=path_id(request, "group_id"))
     return _json(SeriesList(series=[SeriesOut.of(s) for s in found]))
 
 
@@ -292,7 +283,7 @@ async def list_series(request: web.Request) -> web.Response:
 )
 async def create_series(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    group_id = _path_id(request, "group_id")
+    group_id = path_id(request, "group_id")
     body = await parse_body(request, SeriesCreate)
     series = await db_run(
         request, services.create_series, actor=actor, group_id=group_id, **body.model_dump()
@@ -303,7 +294,7 @@ async def create_series(request: web.Request) -> web.Response:
 @api.route("GET", "/series/{series_id}", summary="One series", tag=TAG, scope="read", response=SeriesOut)
 async def get_series(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    series = await db_run(request, services.get_series, actor=actor, series_id=_path_id(request, "series_id"))
+    series = await db_run(request, services.get_series, actor=actor, series_id=path_id(request, "series_id"))
     return _json(SeriesOut.of(series))
 
 
@@ -318,7 +309,7 @@ async def get_series(request: web.Request) -> web.Response:
 )
 async def update_series(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    series_id = _path_id(request, "series_id")
+    series_id = path_id(request, "series_id")
     body = await parse_body(request, SeriesPatch)
     change = await db_run(
         request,
@@ -342,7 +333,7 @@ async def update_series(request: web.Request) -> web.Response:
 async def materialise_series(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     summary = await db_run(
-        request, services.materialise_series, actor=actor, series_id=_path_id(request, "series_id")
+        request, services.materialise_series, actor=actor, series_id=path_id(request, "series_id")
     )
     return _json(Summary.of(summary))
 
@@ -360,7 +351,7 @@ async def materialise_series(request: web.Request) -> web.Response:
 )
 async def list_sessions(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    group_id = _path_id(request, "group_id")
+    group_id = path_id(request, "group_id")
     views = await db_run(
         request,
         services.list_sessions,
@@ -376,7 +367,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     detail = await db_run(
-        request, services.get_session, actor=actor, session_id=_path_id(request, "session_id")
+        request, services.get_session, actor=actor, session_id=path_id(request, "session_id")
     )
     return _json(SessionOut.of(detail))
 
@@ -398,7 +389,7 @@ async def _session_answer(request: web.Request, session_id: int) -> web.Response
 )
 async def edit_session(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    session_id = _path_id(request, "session_id")
+    session_id = path_id(request, "session_id")
     body = await parse_body(request, SessionPatch)
     await db_run(
         request,
@@ -421,7 +412,7 @@ async def edit_session(request: web.Request) -> web.Response:
 )
 async def cancel_session(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    session_id = _path_id(request, "session_id")
+    session_id = path_id(request, "session_id")
     body = await parse_body(request, CancelBody)
     await db_run(request, services.cancel_session, actor=actor, session_id=session_id, reason=body.reason)
     await send_delivery_job(request)
@@ -438,7 +429,7 @@ async def cancel_session(request: web.Request) -> web.Response:
 )
 async def restore_session(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    session_id = _path_id(request, "session_id")
+    session_id = path_id(request, "session_id")
     await db_run(request, services.restore_session, actor=actor, session_id=session_id)
     await send_delivery_job(request)
     return await _session_answer(request, session_id)
@@ -455,7 +446,7 @@ async def restore_session(request: web.Request) -> web.Response:
 )
 async def move_session(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    session_id = _path_id(request, "session_id")
+    session_id = path_id(request, "session_id")
     body = await parse_body(request, MoveBody)
     await db_run(
         request,
@@ -480,7 +471,7 @@ async def move_session(request: web.Request) -> web.Response:
 )
 async def this_and_following(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    session_id = _path_id(request, "session_id")
+    session_id = path_id(request, "session_id")
     body = await parse_body(request, SeriesPatch)
     change = await db_run(
         request,
@@ -507,7 +498,7 @@ async def this_and_following(request: web.Request) -> web.Response:
 async def list_closure_days(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     found = await db_run(
-        request, services.list_closure_days, actor=actor, group_id=_path_id(request, "group_id")
+        request, services.list_closure_days, actor=actor, group_id=path_id(request, "group_id")
     )
     return _json(ClosureList(closure_days=[ClosureOut.of(c) for c in found]))
 
@@ -523,7 +514,7 @@ async def list_closure_days(request: web.Request) -> web.Response:
 )
 async def add_closure_day(request: web.Request) -> web.Response:
     actor = await require_actor(request)
-    group_id = _path_id(request, "group_id")
+    group_id = path_id(request, "group_id")
     body = await parse_body(request, ClosureCreate)
     change = await db_run(
         request, services.add_closure_day, actor=actor, group_id=group_id, **body.model_dump()
@@ -550,7 +541,7 @@ async def add_closure_day(request: web.Request) -> web.Response:
 async def remove_closure_day(request: web.Request) -> web.Response:
     actor = await require_actor(request)
     change = await db_run(
-        request, services.remove_closure_day, actor=actor, closure_id=_path_id(request, "closure_id")
+        request, services.remove_closure_day, actor=actor, closure_id=path_id(request, "closure_id")
     )
     await send_delivery_job(request)
     return _json(

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import DomainError, InvalidInput
+from orchestrator.errors import DomainError, InvalidInput, NotFound
 from orchestrator.i18n import gettext
 
-__all__ = ["API_PREFIX", "Api", "api", "parse_body"]
+__all__ = ["API_PREFIX", "Api", "api", "parse_body", "path_id"]
 
 API_PREFIX = "/api/v1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -150,6 +150,19 @@ class Api:
 
 def _error_content() -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+# The largest id a database INTEGER column holds.
+_MAX_ID = 2_147_483_647
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """An id from an API path; anything that cannot be an id is simply not found (API paths carry
+    no pattern of their own)."""
+    raw = request.match_info[name]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= _MAX_ID:
+        raise NotFound(gettext("no record with %(name)s %(value)s") % {"name": name, "value": repr(raw[:20])})
+    return int(raw)
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
