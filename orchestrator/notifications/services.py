@@ -132,6 +132,14 @@ def _parent_recipients(db: DbSession, group_id: int, exclude: Iterable[int] = ()
     ]
 
 
+def _change_recipients(db: DbSession, group_id: int, actor_id: int | None) -> list[Recipient]:
+    """Who hears of a change to the group's sessions: its parents and its facilitators, except
+    the staff member who made the change."""
+    return _parent_recipients(db, group_id) + _staff_recipients(
+        db, group_id, exclude=[actor_id] if actor_id else []
+    )
+
+
 def _staff_recipients(db: DbSession, group_id: int, exclude: Iterable[int] = ()) -> list[Recipient]:
     excluded = set(exclude)
     staff = db.scalars(
@@ -362,9 +370,7 @@ def notify_session_changed(
     if change != "cancelled" and session.status == "cancelled":
         return []
     facts, centre_id = _facts(db, session, change, now=now, previous_start=previous_start)
-    recipients = _parent_recipients(db, session.group_id) + _staff_recipients(
-        db, session.group_id, exclude=[actor_id] if actor_id else []
-    )
+    recipients = _change_recipients(db, session.group_id, actor_id)
     return _queue(
         db,
         facts=facts,
@@ -453,9 +459,7 @@ def _notify_removed(
         starts_at=starts_at,
         next_start=upcoming.starts_at if upcoming else None,
     )
-    recipients = _parent_recipients(db, group_id) + _staff_recipients(
-        db, group_id, exclude=[actor_id] if actor_id else []
-    )
+    recipients = _change_recipients(db, group_id, actor_id)
     return _queue(
         db,
         facts=facts,
@@ -486,9 +490,7 @@ def _notify_back(
     if not told:
         return []
     facts, centre_id = _facts(db, session, "restored", now=now)
-    recipients = _parent_recipients(db, group_id) + _staff_recipients(
-        db, group_id, exclude=[actor_id] if actor_id else []
-    )
+    recipients = _change_recipients(db, group_id, actor_id)
     return _queue(
         db,
         facts=facts,
