@@ -751,7 +751,8 @@ def test_a_removal_notice_is_not_sent_once_its_time_has_passed_or_to_a_parent_wh
     assert stale == "not sent: the session's time has passed"
 
 
-def test_a_new_closure_day_tells_people_about_the_sessions_it_removes(db, db_factory, smtp):
+def closed_on_1_december(db: Any) -> tuple[World, Any]:
+    """The weekly series, and the coordinator closing Tuesday 1 December on 20 November."""
     from orchestrator.scheduling import services as scheduling
 
     w = arrange(db, starts_at=START)
@@ -760,6 +761,11 @@ def test_a_new_closure_day_tells_people_about_the_sessions_it_removes(db, db_fac
         db, actor=coordinator_actor(w), group_id=w.group.id, day=dt.date(2026, 12, 1), now=SERIES_NOW
     )
     db.commit()
+    return w, change
+
+
+def test_a_new_closure_day_tells_people_about_the_sessions_it_removes(db, db_factory, smtp):
+    w, change = closed_on_1_december(db)
     assert change.summary.deleted == 1
     # The one-off session that morning stays (a coordinator decides about it), with no notice.
     assert [c.session.id for c in change.conflicts] == [w.session.id]
@@ -774,13 +780,8 @@ def test_a_closure_day_opened_again_tells_those_who_heard_of_the_removal(db, db_
     from orchestrator.scheduling import services as scheduling
 
     sink, port = smtp
-    w = arrange(db, starts_at=START)
-    weekly_series(db, w, SERIES_NOW)
+    w, closed = closed_on_1_december(db)
     actor = coordinator_actor(w)
-    closed = scheduling.add_closure_day(
-        db, actor=actor, group_id=w.group.id, day=dt.date(2026, 12, 1), now=SERIES_NOW
-    )
-    db.commit()
     delivery.deliver(db_factory, channels=mail_channels(port), base_url="https://r.example", now=SERIES_NOW)
     assert len(sink.to("anna@example.org")) == 1  # the cancellation
     later = SERIES_NOW + dt.timedelta(hours=3)
@@ -805,13 +806,8 @@ def test_a_closure_opened_again_before_its_notices_went_out_sends_nothing_after_
     from orchestrator.scheduling import services as scheduling
 
     sink, port = smtp
-    w = arrange(db, starts_at=START)
-    weekly_series(db, w, SERIES_NOW)
+    w, closed = closed_on_1_december(db)
     actor = coordinator_actor(w)
-    closed = scheduling.add_closure_day(
-        db, actor=actor, group_id=w.group.id, day=dt.date(2026, 12, 1), now=SERIES_NOW
-    )
-    db.commit()
     later = SERIES_NOW + dt.timedelta(minutes=2)
     scheduling.remove_closure_day(db, actor=actor, closure_id=closed.closure.id, now=later)
     db.commit()
