@@ -85,6 +85,12 @@ def loosen_policy(db: Any, w: Centre) -> None:
     db.commit()
 
 
+def reapply(db: Any, w: Centre, user: Any, since: dt.date) -> services.PolicyReapplied:
+    return services.reapply_policy(
+        db, actor=factories.staff_actor(db, user), centre_id=w.centre.id, since=since, now=NOW
+    )
+
+
 def judged(db: Any, row: Attendance) -> tuple[str, bool, bool, str | None]:
     db.refresh(row)
     return row.computed_status, row.late, row.left_early, row.override_status
@@ -96,13 +102,7 @@ def test_the_rules_apply_to_sessions_from_the_chosen_day_and_corrections_stay(db
     # Changing the rules alone leaves what is recorded as it was judged.
     assert judged(db, w.anna) == ("partial", False, True, None)
 
-    done = services.reapply_policy(
-        db,
-        actor=factories.staff_actor(db, w.coordinator),
-        centre_id=w.centre.id,
-        since=dt.date(2026, 11, 10),
-        now=NOW,
-    )
+    done = reapply(db, w, w.coordinator, dt.date(2026, 11, 10))
     db.commit()
     # One session since 10 November is held (the cancelled one has no attendance).
     assert (done.sessions, done.changed) == (1, 3)
@@ -122,13 +122,7 @@ def test_the_rules_apply_to_sessions_from_the_chosen_day_and_corrections_stay(db
     assert entry.detail["policy"]["present_min_minutes"] == 30
 
     # Again: nothing left to change.
-    again = services.reapply_policy(
-        db,
-        actor=factories.staff_actor(db, w.coordinator),
-        centre_id=w.centre.id,
-        since=dt.date(2026, 11, 1),
-        now=NOW,
-    )
+    again = reapply(db, w, w.coordinator, dt.date(2026, 11, 1))
     db.commit()
     assert (again.sessions, again.changed) == (2, 1)  # Anna's earlier session now too
     assert judged(db, w.anna_earlier) == ("present", False, True, None)
@@ -141,21 +135,11 @@ def test_only_the_centres_coordinators_may_and_never_for_the_future(db):
     db.commit()
     since = dt.date(2026, 11, 1)
     with pytest.raises(Forbidden):
-        services.reapply_policy(
-            db, actor=factories.staff_actor(db, w.facilitator), centre_id=w.centre.id, since=since, now=NOW
-        )
+        reapply(db, w, w.facilitator, since)
     with pytest.raises(NotFound):
-        services.reapply_policy(
-            db, actor=factories.staff_actor(db, stranger), centre_id=w.centre.id, since=since, now=NOW
-        )
+        reapply(db, w, stranger, since)
     with pytest.raises(InvalidInput) as refused:
-        services.reapply_policy(
-            db,
-            actor=factories.staff_actor(db, w.coordinator),
-            centre_id=w.centre.id,
-            since=dt.date(2026, 11, 29),
-            now=NOW,
-        )
+        reapply(db, w, w.coordinator, dt.date(2026, 11, 29))
     assert refused.value.field == "since"
     db.rollback()
     assert judged(db, w.anna) == ("partial", False, True, None)
