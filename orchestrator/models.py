@@ -325,6 +325,26 @@ class Enrolment(Base):
     __table_args__ = (UniqueConstraint("parent_id", "group_id"),)
 
 
+class EnrolmentBreak(Base):
+    """A time a parent was out of a group they later re-joined: from ``left_at`` until
+    ``rejoined_at``.
+
+    One enrolment row per parent and group stays (it is what attendance, feeds and notices look
+    up); re-enrolling clears ``Enrolment.left_at`` and keeps the time away here, so that sessions
+    held meanwhile are not counted as missed (processing creates no rows for them, reports leave
+    them out of the parent's rate).
+    """
+
+    __tablename__ = "enrolment_breaks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"), index=True)
+    left_at: Mapped[dt.datetime] = mapped_column()
+    rejoined_at: Mapped[dt.datetime] = mapped_column()
+
+    __table_args__ = (CheckConstraint("left_at <= rejoined_at", name="ordered"),)
+
+
 class AccessSecret(Base):
     """A secret in a link: a parent's personal page, or a calendar feed of a parent or staff user.
 

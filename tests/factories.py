@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,14 @@ def enrol(
     *,
     enrolled_at: dt.datetime,
     left_at: dt.datetime | None = None,
+    breaks: Sequence[tuple[dt.datetime, dt.datetime]] = (),
 ) -> m.Enrolment:
-    """An enrolment with explicit dates (``parent(groups=...)`` enrols as of now)."""
+    """An enrolment with explicit dates (``parent(groups=...)`` enrols as of now); ``breaks``
+    are times away as (left, re-joined)."""
     row = m.Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=enrolled_at, left_at=left_at)
     db.add(row)
+    db.flush()
+    db.add_all([m.EnrolmentBreak(enrolment_id=row.id, left_at=gone, rejoined_at=back) for gone, back in breaks])
     db.flush()
     return row
 

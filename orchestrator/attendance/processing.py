@@ -57,6 +57,7 @@ from orchestrator.models import (
     Centre,
     ConferenceEvent,
     Enrolment,
+    EnrolmentBreak,
     Group,
     GroupFacilitator,
     Parent,
@@ -465,7 +466,8 @@ class _Directory:
     parents: dict[str, tuple[int, int]]  # pseudonym -> (parent id, centre id)
     staff: dict[str, tuple[int, str, int | None]]  # pseudonym -> (staff id, role, centre id)
     leaders: dict[int, set[int]]  # group id -> staff ids
-    enrolments: dict[int, list[tuple[int, dt.datetime, dt.datetime | None]]]  # group id -> rows
+    # group id -> (parent id, from, until): one entry per time the parent was in the group
+    enrolments: dict[int, list[tuple[int, dt.datetime, dt.datetime | None]]]
 
     @classmethod
     def load(cls, db: DbSession, group_ids: Collection[int], pseudonyms: Collection[str]) -> _Directory:
@@ -495,12 +497,31 @@ class _Directory:
                 )
             ):
                 leaders[group_id].add(staff_id)
-            for group_id, parent_id, enrolled_at, left_at in db.execute(
-                select(Enrolment.group_id, Enrolment.parent_id, Enrolment.enrolled_at, Enrolment.left_at)
+            breaks: defaultdict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+            for enrolment_id, gone_at, back_at in db.execute(
+                select(EnrolmentBreak.enrolment_id, EnrolmentBreak.left_at, EnrolmentBreak.rejoined_at)
+                .join(Enrolment, Enrolment.id == EnrolmentBreak.enrolment_id)
+                .where(Enrolment.group_id.in_(groups))
+            ):
+                breaks[enrolment_id].append((gone_at, back_at))
+            for enrolment_id, group_id, parent_id, enrolled_at, left_at in db.execute(
+                select(
+                    Enrolment.id,
+                    Enrolment.group_id,
+                    Enrolment.parent_id,
+                    Enrolment.enrolled_at,
+                    Enrolment.left_at,
+                )
                 .join(Parent, Parent.id == Enrolment.parent_id)
                 .where(Enrolment.group_id.in_(groups), Parent.erased_at.is_(None))
             ):
-                enrolments[group_id].append((parent_id, enrolled_at, left_at))
+                # One entry per time in the group: a parent who left and came back was not
+                # expected at the sessions in between.
+                start = enrolled_at
+                for gone, back in sorted(breaks.get(enrolment_id, ())):
+                    enrolments[group_id].append((parent_id, start, gone))
+                    start = back
+                enrolments[group_id].append((parent_id, start, left_at))
         return cls(parents, staff, dict(leaders), dict(enrolments))
 
     def people(self, session: Session, group: Group, ids: Iterable[str]) -> People:

@@ -43,6 +43,7 @@ from orchestrator.models import (
     Base,
     Centre,
     Enrolment,
+    EnrolmentBreak,
     Group,
     JitsiDeployment,
     Parent,
@@ -1193,7 +1194,8 @@ def enrol_candidates(db: Session, *, actor: Actor, group_id: int) -> list[Parent
 
 
 def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) -> tuple[Member, bool]:
-    """Puts a parent of the centre into the group; re-enrolling clears ``left_at``.
+    """Puts a parent of the centre into the group; re-enrolling clears ``left_at`` and keeps the
+    time away as an ``EnrolmentBreak``.
 
     Returns the membership and whether anything changed (enrolling a current member is a no-op,
     so a script may repeat the call safely).
@@ -1211,20 +1213,26 @@ def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) ->
         raise Conflict(gettext("The group %(group)s is archived.") % {"group": group.name})
     if _name_taken(db, group.id, parent.display_name, parent.id):
         raise _name_conflict(group)
+    now = utcnow()
+    detail: dict[str, object] = {"parent_id": parent.id}
     if enrolment is None:
-        enrolment = Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=utcnow())
+        enrolment = Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=now)
         db.add(enrolment)
     else:
+        # Back after a time away: the sessions held meanwhile were not theirs to attend.
+        assert enrolment.left_at is not None
+        db.add(EnrolmentBreak(enrolment_id=enrolment.id, left_at=enrolment.left_at, rejoined_at=now))
+        detail["left_at"] = enrolment.left_at.isoformat()
         enrolment.left_at = None
     _flush_unique(db, gettext("The parent was just enrolled by someone else; reload the page."), "parent_id")
     audit.record(
         db,
         actor,
-        "enrolment.create",
+        "enrolment.rejoin" if "left_at" in detail else "enrolment.create",
         object_type="group",
         object_id=group.id,
         centre_id=group.centre_id,
-        detail={"parent_id": parent.id},
+        detail=detail,
     )
     return _member(parent, enrolment), True
 

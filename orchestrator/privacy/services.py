@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,7 @@ from orchestrator.models import (
     Centre,
     ConferenceEvent,
     Enrolment,
+    EnrolmentBreak,
     Group,
     JitsiDeployment,
     Notification,
@@ -435,6 +437,13 @@ def export_parent(
     enrolments = db.scalars(
         select(Enrolment).where(Enrolment.parent_id == parent.id).order_by(Enrolment.id)
     ).all()
+    breaks: dict[int, list[EnrolmentBreak]] = defaultdict(list)
+    for b in db.scalars(
+        select(EnrolmentBreak)
+        .where(EnrolmentBreak.enrolment_id.in_([e.id for e in enrolments]))
+        .order_by(EnrolmentBreak.left_at)
+    ):
+        breaks[b.enrolment_id].append(b)
     attendance = db.execute(
         select(Attendance, Session)
         .join(Session, Session.id == Attendance.session_id)
@@ -519,6 +528,9 @@ def export_parent(
                 "cycle_end": _iso(groups[e.group_id].cycle_end) if e.group_id in groups else None,
                 "enrolled_at": _iso(e.enrolled_at),
                 "left_at": _iso(e.left_at),
+                "breaks": [
+                    {"left_at": _iso(b.left_at), "rejoined_at": _iso(b.rejoined_at)} for b in breaks[e.id]
+                ],
             }
             for e in enrolments
         ],

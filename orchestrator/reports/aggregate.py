@@ -30,7 +30,10 @@ excused (present, partial, excused) in a held session is evidence that they belo
 group then, so the window is widened to include the first and the last such session: an
 enrolment entered late, or a leaving date set too early, does not drop real participation or
 inflate the rate. A parent with attendance records but no enrolment (an enrolment deleted
-later) belongs from their first to their last recorded session.
+later) belongs from their first to their last recorded session. A parent who left and re-joined
+(an ``EnrolmentBreak``: left at ``left_at``, back from the local day of ``rejoined_at``) did not
+belong to the group in between: the sessions held then count only where a record shows they
+took part or were excused, like any other recorded session.
 
 **Rate of a parent** = sessions attended ÷ sessions held while in the group; undefined (shown
 as "–") when no held session falls in the window. Over several groups (the centre report), the
@@ -74,7 +77,7 @@ import dataclasses
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -83,6 +86,7 @@ __all__ = [
     "CELL_CODES",
     "RECORDED",
     "SUPPRESSION_THRESHOLD",
+    "Break",
     "CentreFigures",
     "EnrolmentFact",
     "Figures",
@@ -180,6 +184,17 @@ def session_fact(
     )
 
 
+class Break(NamedTuple):
+    """A time away from the group: sessions starting from ``left_at`` and before the local day
+    ``back_on`` (of ``rejoined_at``) were not the parent's."""
+
+    left_at: dt.datetime
+    back_on: dt.date
+
+    def covers(self, session: SessionFact) -> bool:
+        return session.starts_at >= self.left_at and session.day < self.back_on
+
+
 class EnrolmentFact(NamedTuple):
     parent_id: int
     group_id: int
@@ -188,6 +203,7 @@ class EnrolmentFact(NamedTuple):
     # The parent is anonymised or erased: the enrolment counts only while rows of held sessions
     # carry their id (see "Anonymised and erased parents").
     erased: bool = False
+    breaks: tuple[Break, ...] = ()
 
 
 class Mark(NamedTuple):
@@ -206,9 +222,14 @@ class Window:
     open_ended: bool
     left_at: dt.datetime | None = None
     last_recorded: dt.datetime | None = None
+    breaks: tuple[Break, ...] = ()
 
     def contains(self, session: SessionFact) -> bool:
+        """Whether the parent belonged to the group at ``session``, before the evidence of a
+        record in a break (which the callers add: they know the records)."""
         if session.day < self.first_day:
+            return False
+        if any(b.covers(session) for b in self.breaks):
             return False
         if self.open_ended:
             return True
@@ -217,8 +238,9 @@ class Window:
         return self.last_recorded is not None and session.starts_at <= self.last_recorded
 
     def span(self, days: Sequence[dt.date], starts: Sequence[dt.datetime]) -> tuple[int, int]:
-        """``[lo, hi)``: the indexes of the sessions it contains, in sessions sorted by start
-        (``days`` and ``starts`` are their local days and starts). A window is an interval of
+        """``[lo, hi)``: the indexes of the sessions from the first to the last it contains, in
+        sessions sorted by start (``days`` and ``starts`` are their local days and starts),
+        breaks ignored (``away`` gives those). Without its breaks a window is an interval of
         time, so what it contains is contiguous: two bisections instead of a test per session."""
         lo = bisect.bisect_left(days, self.first_day)
         if self.open_ended:
@@ -227,6 +249,25 @@ class Window:
         if self.last_recorded is not None:
             hi = max(hi, bisect.bisect_right(starts, self.last_recorded))
         return lo, max(lo, hi)
+
+    def away(
+        self, days: Sequence[dt.date], starts: Sequence[dt.datetime], lo: int, hi: int
+    ) -> list[tuple[int, int]]:
+        """The index ranges within ``[lo, hi)`` that fall in a break, merged and in order (a
+        break, too, is an interval of time: contiguous in sessions sorted by start)."""
+        ranges = sorted(
+            (max(lo, bisect.bisect_left(starts, b.left_at)), min(hi, bisect.bisect_left(days, b.back_on)))
+            for b in self.breaks
+        )
+        merged: list[tuple[int, int]] = []
+        for a, b in ranges:
+            if a >= b:
+                continue
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return merged
 
 
 def participation_window(enrolment: EnrolmentFact | None, recorded: Iterable[SessionFact]) -> Window | None:
@@ -254,6 +295,7 @@ def window_of(
         open_ended=enrolment.left_at is None,
         left_at=enrolment.left_at,
         last_recorded=last,
+        breaks=enrolment.breaks,
     )
 
 
@@ -378,10 +420,10 @@ def group_figures(
             if not s.held:
                 cells.append(CANCELLED if s.status == "cancelled" else UPCOMING)
                 continue
-            if not window.contains(s):
+            status = statuses.get(s.id)
+            if not window.contains(s) and status not in RECORDED:
                 cells.append(NOT_ENROLLED)
                 continue
-            status = statuses.get(s.id)
             cells.append(status or NO_RECORD)
             held += 1
             expected[s.id] += 1
@@ -449,18 +491,22 @@ def group_figures_from_counts(
     enrolments: Iterable[EnrolmentFact],
     parents: Iterable[ParentCounts],
     session_counts: Mapping[int, SessionCounts],
+    recorded_sessions: Mapping[int, Collection[int]] | None = None,
 ) -> GroupFigures:
     """``group_figures`` from counts instead of one mark per session and parent.
 
     The centre report needs no matrix cells, so the database counts the rows per (group, parent)
     and per session and only windows are evaluated here: a few thousand rows instead of one per
     session and parent. The lines have no ``cells``; every count equals ``group_figures`` on the
-    same rows (a property test holds the two side by side).
+    same rows (a property test holds the two side by side). ``recorded_sessions`` names, per
+    parent whose enrolment has breaks, the held sessions with a RECORDED status (the evidence
+    that counts a session in a break); other parents need none.
     """
     ordered = sorted(sessions, key=lambda s: (s.starts_at, s.id))
     held = [s for s in ordered if s.held]
     days = [s.day for s in held]
     starts = [s.starts_at for s in held]
+    index_of = {s.id: i for i, s in enumerate(held)}
     # Parents per held session as a difference array over the windows' index ranges.
     boundaries = [0] * (len(held) + 1)
     counts_of = {c.parent_id: c for c in parents}
@@ -476,12 +522,26 @@ def group_figures_from_counts(
         lo, hi = window.span(days, starts)
         boundaries[lo] += 1
         boundaries[hi] -= 1
+        in_group = hi - lo
+        if window.breaks:
+            recorded = {
+                index_of[sid] for sid in (recorded_sessions or {}).get(parent_id, ()) if sid in index_of
+            }
+            for a, b in window.away(days, starts, lo, hi):
+                boundaries[a] -= 1
+                boundaries[b] += 1
+                in_group -= b - a
+                for i in recorded:
+                    if a <= i < b:
+                        boundaries[i] += 1
+                        boundaries[i + 1] -= 1
+                        in_group += 1
         lines.append(
             ParentLine(
                 parent_id=parent_id,
                 group_id=group_id,
                 cells=(),
-                held=hi - lo,
+                held=in_group,
                 present=c.present if c else 0,
                 partial=c.partial if c else 0,
                 excused=c.excused if c else 0,

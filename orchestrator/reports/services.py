@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from orchestrator.models import (
     Attendance,
     Centre,
     Enrolment,
+    EnrolmentBreak,
     Group,
     GroupFacilitator,
     Parent,
@@ -179,8 +180,17 @@ def _sessions(
 def _enrolments(
     db: DbSession, where: ColumnElement[bool], zone: ZoneInfo
 ) -> list[tuple[EnrolmentFact, dt.datetime, str]]:
-    """Enrolments with ``enrolled_at`` and the parent's display name (a random label once the
-    parent is anonymised)."""
+    """Enrolments with their breaks, ``enrolled_at`` and the parent's display name (a random
+    label once the parent is anonymised)."""
+    breaks: dict[int, list[aggregate.Break]] = defaultdict(list)
+    for enrolment_id, left_at, rejoined_at in _rows(
+        db,
+        select(EnrolmentBreak.enrolment_id, EnrolmentBreak.left_at, EnrolmentBreak.rejoined_at)
+        .join(Enrolment, Enrolment.id == EnrolmentBreak.enrolment_id)
+        .where(where)
+        .order_by(EnrolmentBreak.left_at),
+    ):
+        breaks[enrolment_id].append(aggregate.Break(left_at, rejoined_at.astimezone(zone).date()))
     rows = _rows(
         db,
         select(
@@ -190,12 +200,19 @@ def _enrolments(
             Enrolment.left_at,
             Parent.display_name,
             Parent.erased_at,
+            Enrolment.id,
         )
         .join(Parent, Parent.id == Enrolment.parent_id)
         .where(where),
     )
     return [
-        (EnrolmentFact(r[0], r[1], r[2].astimezone(zone).date(), r[3], r[5] is not None), r[2], r[4])
+        (
+            EnrolmentFact(
+                r[0], r[1], r[2].astimezone(zone).date(), r[3], r[5] is not None, tuple(breaks.get(r[6], ()))
+            ),
+            r[2],
+            r[4],
+        )
         for r in rows
     ]
 
@@ -530,6 +547,7 @@ class ParentGroupSummary:
     left_at: dt.datetime | None
     sessions: tuple[SessionFact, ...]
     line: ParentLine | None  # None: no session of the group counts for the parent
+    breaks: tuple[aggregate.Break, ...] = ()  # times away from the group before re-joining
 
     def regular(self, threshold: int) -> bool:
         return self.line is not None and self.line.regular(threshold)
@@ -582,15 +600,7 @@ def parent_summary(
     threshold = _check_threshold(threshold, default_threshold)
     zone = ZoneInfo(timezone)
 
-    enrolled = {
-        r[0]: (r[1], r[2])
-        for r in _rows(
-            db,
-            select(Enrolment.group_id, Enrolment.enrolled_at, Enrolment.left_at).where(
-                Enrolment.parent_id == parent_id
-            ),
-        )
-    }
+    enrolled = {e.group_id: (e, at) for e, at, _ in _enrolments(db, Enrolment.parent_id == parent_id, zone)}
     attended_groups = set(
         _scalars(
             db,
@@ -622,21 +632,17 @@ def parent_summary(
 
     groups = []
     for group_id in sorted(group_ids, key=lambda g: (cycles[g][0], infos[g].name, g)):
-        enrolled_at, left_at = enrolled.get(group_id, (None, None))
-        enrolment = (
-            [EnrolmentFact(parent_id, group_id, enrolled_at.astimezone(zone).date(), left_at)]
-            if enrolled_at is not None
-            else []
-        )
+        fact, enrolled_at = enrolled.get(group_id, (None, None))
         sessions = sessions_of.get(group_id, [])
-        figures = aggregate.group_figures(group_id, sessions, enrolment, marks)
+        figures = aggregate.group_figures(group_id, sessions, [fact] if fact else [], marks)
         groups.append(
             ParentGroupSummary(
                 group=infos[group_id],
                 cycle_start=cycles[group_id][0],
                 cycle_end=cycles[group_id][1],
                 enrolled_at=enrolled_at,
-                left_at=left_at,
+                left_at=fact.left_at if fact else None,
+                breaks=fact.breaks if fact else (),
                 sessions=tuple(f.session for f in figures.sessions),
                 line=figures.lines[0] if figures.lines else None,
             )
@@ -729,6 +735,7 @@ def centre_report(
             ),
         ),
     )
+    recorded_of = _recorded_in_breaks(db, window, enrolments_of)
     figures = {
         info.id: aggregate.group_figures_from_counts(
             info.id,
@@ -736,6 +743,7 @@ def centre_report(
             enrolments_of.get(info.id, []),
             parents_of.get(info.id, []),
             session_counts,
+            recorded_of.get(info.id),
         )
         for info in infos
     }
@@ -759,6 +767,33 @@ def centre_report(
             families_by_month=families_by_month,
         ),
     )
+
+
+def _recorded_in_breaks(
+    db: DbSession, window: ColumnElement[bool], enrolments_of: Mapping[int, Sequence[EnrolmentFact]]
+) -> dict[int, dict[int, set[int]]]:
+    """Per group and parent who took a break from it: the sessions in ``window`` with a RECORDED
+    status (see ``aggregate.group_figures_from_counts``). Few parents take breaks, so this reads
+    their marks only."""
+    away = {(e.group_id, e.parent_id) for facts in enrolments_of.values() for e in facts if e.breaks}
+    recorded: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    if not away:
+        return {}
+    parent_ids = sorted({parent_id for _, parent_id in away})
+    for session_id, group_id, parent_id in _rows(
+        db,
+        select(Attendance.session_id, Session.group_id, Attendance.parent_id)
+        .join(Session, Session.id == Attendance.session_id)
+        .where(
+            Attendance.role == "parent",
+            Attendance.parent_id.in_(parent_ids),
+            _STATUS.in_(sorted(RECORDED)),
+            window,
+        ),
+    ):
+        if (group_id, parent_id) in away:
+            recorded[group_id][parent_id].add(session_id)
+    return recorded
 
 
 def _in_range(centre_id: int, date_from: dt.date, date_to: dt.date, zone: ZoneInfo) -> ColumnElement[bool]:

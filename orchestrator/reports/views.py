@@ -19,7 +19,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from yarl import URL
 
 from orchestrator import i18n
@@ -499,12 +499,21 @@ class SummarySessionOut(BaseModel):
     mark: str
 
 
+class BreakOut(BaseModel):
+    left_at: dt.datetime
+    back_on: dt.date = Field(description="local day from which the parent was in the group again")
+
+
 class SummaryGroupOut(BaseModel):
     group: GroupOut
     cycle_start: dt.date
     cycle_end: dt.date
     enrolled_at: dt.datetime | None
     left_at: dt.datetime | None
+    breaks: list[BreakOut] = Field(
+        description="times the parent was away before re-joining; their sessions count only where "
+        "a record shows the parent took part or was excused"
+    )
     line: LineOut | None
     sessions: list[SummarySessionOut]
 
@@ -546,6 +555,7 @@ async def api_attendance_summary(request: web.Request) -> web.Response:
                 cycle_end=g.cycle_end,
                 enrolled_at=g.enrolled_at,
                 left_at=g.left_at,
+                breaks=[BreakOut(left_at=b.left_at, back_on=b.back_on) for b in g.breaks],
                 line=LineOut(**_line(g.line, s.threshold)) if g.line else None,
                 sessions=[
                     SummarySessionOut(

@@ -96,6 +96,29 @@ def test_no_enrolment_window_spans_the_records():
     assert [w.contains(s) for s in (s1, s2, s3, s4)] == [False, True, True, False]
 
 
+def test_sessions_during_a_break_are_not_the_parents_unless_a_record_says_so():
+    # Enrolled 1 Sep, left 30 Sep at 12:00 UTC, re-joined on 20 Oct (a Tuesday) at 09:00.
+    sessions = [session(i + 1, day(9, 1) + dt.timedelta(weeks=i)) for i in range(10)]  # 1 Sep .. 3 Nov
+    away = agg.Break(left_at=dt.datetime(2026, 9, 30, 12, 0, tzinfo=dt.UTC), back_on=dt.date(2026, 10, 20))
+    fact = EnrolmentFact(1, 1, dt.date(2026, 9, 1), breaks=(away,))
+    w = agg.participation_window(fact, [])
+    assert w is not None
+    assert [s.day.isoformat() for s in sessions if not w.contains(s)] == ["2026-10-06", "2026-10-13"]
+    # The re-joining day itself counts, as the enrolment day does.
+    assert sessions[7].day == dt.date(2026, 10, 20)
+    assert w.contains(sessions[7])
+
+    # Attended 1-22 Sep, nothing recorded on 29 Sep, and (a record in the break) on 6 Oct.
+    marks = [Mark(s.id, 1, "present") for s in (*sessions[:4], sessions[5])]
+    figures = agg.group_figures(1, sessions, [fact], marks)
+    (line,) = figures.lines
+    assert line.cells[4] == agg.NO_RECORD  # 29 Sep: still in the group, missed
+    assert line.cells[5] == "present"  # 6 Oct: in the break, but the record counts
+    assert line.cells[6] == agg.NOT_ENROLLED  # 13 Oct: away, nothing recorded
+    assert (line.held, line.attended) == (9, 5)
+    assert [f.expected for f in figures.sessions] == [1, 1, 1, 1, 1, 1, 0, 1, 1, 1]
+
+
 # --- rates and flags --------------------------------------------------------------------------
 
 

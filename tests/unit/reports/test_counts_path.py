@@ -35,6 +35,7 @@ STATUSES = ("present", "partial", "absent", "excused")
 def counts_from_marks(sessions, marks):
     by_id = {s.id: s for s in sessions}
     parents: dict[tuple[int, int], dict] = {}
+    recorded: dict[int, set[int]] = defaultdict(set)
     per_session: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     families: dict[dt.date, set[int]] = defaultdict(set)
     for m in marks:
@@ -55,6 +56,7 @@ def counts_from_marks(sessions, marks):
         if m.status in ("present", "partial", "excused"):
             c[m.status] += 1
         if m.status in RECORDED:
+            recorded[m.parent_id].add(s.id)
             c["first"] = s.starts_at if c["first"] is None else min(c["first"], s.starts_at)
             c["last"] = s.starts_at if c["last"] is None else max(c["last"], s.starts_at)
         if m.status in ATTENDED:
@@ -73,7 +75,7 @@ def counts_from_marks(sessions, marks):
         for (g, p), c in parents.items()
     ]
     session_counts = {sid: SessionCounts(sid, *v) for sid, v in per_session.items()}
-    return parent_counts, session_counts, {month: len(ps) for month, ps in families.items()}
+    return parent_counts, session_counts, {month: len(ps) for month, ps in families.items()}, recorded
 
 
 @st.composite
@@ -104,7 +106,12 @@ def group_data(draw):
                 if draw(st.booleans())
                 else None
             )
-            enrolments.append(EnrolmentFact(parent, 1, on, left, draw(st.booleans())))
+            breaks = []
+            for _ in range(draw(st.integers(0, 2))):
+                gone = START + dt.timedelta(days=draw(st.integers(-5, 125)), hours=draw(st.integers(0, 23)))
+                back = gone + dt.timedelta(days=draw(st.integers(0, 40)), hours=draw(st.integers(0, 23)))
+                breaks.append(agg.Break(gone, back.astimezone(BERLIN).date()))
+            enrolments.append(EnrolmentFact(parent, 1, on, left, draw(st.booleans()), tuple(breaks)))
     marks = []
     for s in sessions:
         for parent in range(1, 7):  # parent 6 is never enrolled
@@ -121,8 +128,8 @@ def group_data(draw):
 def test_counts_path_equals_cells_path(data, threshold, min_sessions):
     sessions, enrolments, marks, facilitators, assigned = data
     cells = agg.group_figures(1, sessions, enrolments, marks)
-    parent_counts, session_counts, families = counts_from_marks(sessions, marks)
-    counts = agg.group_figures_from_counts(1, sessions, enrolments, parent_counts, session_counts)
+    parent_counts, session_counts, families, recorded = counts_from_marks(sessions, marks)
+    counts = agg.group_figures_from_counts(1, sessions, enrolments, parent_counts, session_counts, recorded)
 
     def line(x):
         return (x.parent_id, x.held, x.present, x.partial, x.excused, x.enrolled)
