@@ -24,7 +24,7 @@ from orchestrator.i18n import format_local_datetime, gettext, language_scope, la
 
 __all__ = ["KINDS", "LINK_MARK", "MessageFacts", "fill_link", "outbox_text", "render_message"]
 
-KINDS = ("reminder", "cancelled", "moved", "link_changed", "restored", "started")
+KINDS = ("reminder", "cancelled", "moved", "restored", "started")
 LINK_MARK = "[[link]]"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "notifications"
 
@@ -32,7 +32,6 @@ _SUBJECTS = {
     "reminder": lazy_gettext("Reminder: Rucksack meeting on %(time)s"),
     "cancelled": lazy_gettext("Cancelled: Rucksack meeting on %(time)s"),
     "moved": lazy_gettext("New time: Rucksack meeting on %(time)s"),
-    "link_changed": lazy_gettext("New link: Rucksack meeting on %(time)s"),
     "restored": lazy_gettext("Takes place after all: Rucksack meeting on %(time)s"),
     "started": lazy_gettext("Your Rucksack meeting has started"),
 }

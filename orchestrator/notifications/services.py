@@ -10,7 +10,7 @@ Each row has an idempotency key that names what it is about, so creating the sam
 second time::
 
     reminder:<session>:<start epoch>:<offset minutes>:<recipient>:<channel>
-    cancelled|moved|link_changed|restored:<session>:<sequence>:<start epoch>:<recipient>:<channel>
+    cancelled|moved|restored:<session>:<sequence>:<start epoch>:<recipient>:<channel>
     started:<session>:<launch epoch>:<recipient>:<channel>
     removed:<group>:<session>:<start epoch>:<recipient>:<channel>
 
@@ -79,7 +79,7 @@ __all__ = [
     "withdraw_for_session",
 ]
 
-CHANGES = ("cancelled", "moved", "link_changed", "restored")
+CHANGES = ("cancelled", "moved", "restored")
 STATES = ("queued", "sent", "failed", "recorded")
 CHANNELS = ("email", "sms", "outbox")
 NO_CONSENT = "no consent for e-mail or SMS, or no address: kept in the outbox"
@@ -346,8 +346,8 @@ def notify_session_changed(
     previous_start: dt.datetime | None = None,
     actor_id: int | None = None,
 ) -> list[int]:
-    """Notices to the group's parents and facilitators that a session was cancelled, moved, got
-    a new link, or takes place after all (``restored`` after a cancellation).
+    """Notices to the group's parents and facilitators that a session was cancelled, moved, or
+    takes place after all (``restored`` after a cancellation).
 
     Call it in the same transaction as the change, then send the job
     ``rucksack.deliver_notifications`` with the returned ids after the commit.
