@@ -187,7 +187,9 @@ def enrol(
     row = m.Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=enrolled_at, left_at=left_at)
     db.add(row)
     db.flush()
-    db.add_all([m.EnrolmentBreak(enrolment_id=row.id, left_at=gone, rejoined_at=back) for gone, back in breaks])
+    db.add_all(
+        [m.EnrolmentBreak(enrolment_id=row.id, left_at=gone, rejoined_at=back) for gone, back in breaks]
+    )
     db.flush()
     return row
 

@@ -26,6 +26,7 @@ import enum
 import secrets
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -1195,7 +1196,7 @@ def enrol_candidates(db: Session, *, actor: Actor, group_id: int) -> list[Parent
 
 def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) -> tuple[Member, bool]:
     """Puts a parent of the centre into the group; re-enrolling clears ``left_at`` and keeps the
-    time away as an ``EnrolmentBreak``.
+    time away as an ``EnrolmentBreak`` (none when they come back on the day they left).
 
     Returns the membership and whether anything changed (enrolling a current member is a no-op,
     so a script may repeat the call safely).
@@ -1219,9 +1220,12 @@ def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) ->
         enrolment = Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=now)
         db.add(enrolment)
     else:
-        # Back after a time away: the sessions held meanwhile were not theirs to attend.
+        # Back after a time away: the sessions held meanwhile were not theirs to attend. Back on
+        # the day they left (a leave undone) is no time away: reports count by local day.
         assert enrolment.left_at is not None
-        db.add(EnrolmentBreak(enrolment_id=enrolment.id, left_at=enrolment.left_at, rejoined_at=now))
+        zone = ZoneInfo(db.get_one(Centre, group.centre_id).timezone)
+        if enrolment.left_at.astimezone(zone).date() != now.astimezone(zone).date():
+            db.add(EnrolmentBreak(enrolment_id=enrolment.id, left_at=enrolment.left_at, rejoined_at=now))
         detail["left_at"] = enrolment.left_at.isoformat()
         enrolment.left_at = None
     _flush_unique(db, gettext("The parent was just enrolled by someone else; reload the page."), "parent_id")

@@ -73,8 +73,10 @@ def test_rejoining_keeps_the_time_away(db):
     actor = f.staff_actor(db, coordinator)
     groups.leave_group(db, actor=actor, group_id=group.id, parent_id=parent.id)
     enrolment = db.scalar(select(Enrolment).where(Enrolment.parent_id == parent.id))
-    left_at = enrolment.left_at
-    assert left_at is not None
+    assert enrolment.left_at is not None
+    # As if they had left three weeks ago.
+    enrolment.left_at = left_at = enrolment.left_at - dt.timedelta(weeks=3)
+    db.flush()
 
     member, changed = groups.enrol_parent(db, actor=actor, group_id=group.id, parent_id=parent.id)
     assert changed
@@ -98,6 +100,20 @@ def test_rejoining_keeps_the_time_away(db):
     assert exported["breaks"] == [
         {"left_at": left_at.isoformat(), "rejoined_at": kept.rejoined_at.isoformat()}
     ]
+
+
+def test_a_leave_undone_the_same_day_is_no_time_away(db):
+    centre = f.centre(db)
+    coordinator = f.user(db, "coordinator", centre, language="en")
+    group = f.group(db, centre)
+    parent = f.parent(db, centre, groups=[group])
+    actor = f.staff_actor(db, coordinator)
+    groups.leave_group(db, actor=actor, group_id=group.id, parent_id=parent.id)
+    _, changed = groups.enrol_parent(db, actor=actor, group_id=group.id, parent_id=parent.id)
+    assert changed
+    assert db.scalars(select(EnrolmentBreak)).all() == []
+    entry = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry.action == "enrolment.rejoin"
 
 
 async def test_sessions_while_away_do_not_count_against_the_parent(client, away):
