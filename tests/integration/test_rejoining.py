@@ -65,13 +65,18 @@ async def get_json(client, url, token):
     return await resp.json()
 
 
-def test_rejoining_keeps_the_time_away(db):
+def a_parent_who_left(db):
+    """A coordinator's actor, and a parent who has just left their group."""
     centre = f.centre(db)
-    coordinator = f.user(db, "coordinator", centre, language="en")
     group = f.group(db, centre)
     parent = f.parent(db, centre, groups=[group])
-    actor = f.staff_actor(db, coordinator)
+    actor = f.staff_actor(db, f.user(db, "coordinator", centre, language="en"))
     groups.leave_group(db, actor=actor, group_id=group.id, parent_id=parent.id)
+    return actor, group, parent
+
+
+def test_rejoining_keeps_the_time_away(db):
+    actor, group, parent = a_parent_who_left(db)
     enrolment = db.scalar(select(Enrolment).where(Enrolment.parent_id == parent.id))
     assert enrolment.left_at is not None
     # As if they had left three weeks ago.
@@ -103,12 +108,7 @@ def test_rejoining_keeps_the_time_away(db):
 
 
 def test_a_leave_undone_the_same_day_is_no_time_away(db):
-    centre = f.centre(db)
-    coordinator = f.user(db, "coordinator", centre, language="en")
-    group = f.group(db, centre)
-    parent = f.parent(db, centre, groups=[group])
-    actor = f.staff_actor(db, coordinator)
-    groups.leave_group(db, actor=actor, group_id=group.id, parent_id=parent.id)
+    actor, group, parent = a_parent_who_left(db)
     _, changed = groups.enrol_parent(db, actor=actor, group_id=group.id, parent_id=parent.id)
     assert changed
     assert db.scalars(select(EnrolmentBreak)).all() == []
