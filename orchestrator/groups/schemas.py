@@ -362,6 +362,9 @@ class MemberOut(_Out):
     language: ParentLanguage
     enrolled_at: dt.datetime
     left_at: dt.datetime | None = Field(description="Set when the parent left the group")
+    back_since: dt.datetime | None = Field(
+        default=None, description="When the parent re-joined after their latest time away from the group"
+    )
     active: bool
 
 

@@ -702,6 +702,7 @@ class Member:
     language: str
     enrolled_at: dt.datetime
     left_at: dt.datetime | None
+    back_since: dt.datetime | None = None  # re-joined then, after their latest time away
 
     @property
     def active(self) -> bool:
@@ -754,10 +755,28 @@ def list_groups(
     return [GroupSummary(group=g, members=counts.get(g.id, 0)) for g in groups]
 
 
+def _back_since() -> Any:
+    """Per enrolment with breaks: when the parent last re-joined."""
+    return (
+        select(EnrolmentBreak.enrolment_id, func.max(EnrolmentBreak.rejoined_at).label("back_since"))
+        .group_by(EnrolmentBreak.enrolment_id)
+        .subquery()
+    )
+
+
 def _members(db: Session, group_id: int) -> list[Member]:
+    back = _back_since()
     rows = db.execute(
-        select(Parent.id, Parent.display_name, Parent.language, Enrolment.enrolled_at, Enrolment.left_at)
+        select(
+            Parent.id,
+            Parent.display_name,
+            Parent.language,
+            Enrolment.enrolled_at,
+            Enrolment.left_at,
+            back.c.back_since,
+        )
         .join(Enrolment, Enrolment.parent_id == Parent.id)
+        .outerjoin(back, back.c.enrolment_id == Enrolment.id)
         .where(Enrolment.group_id == group_id, Parent.erased_at.is_(None))
     )
     members = [Member(*row) for row in rows]
@@ -1209,7 +1228,7 @@ def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) ->
         select(Enrolment).where(Enrolment.group_id == group.id, Enrolment.parent_id == parent.id)
     )
     if enrolment is not None and enrolment.left_at is None:
-        return _member(parent, enrolment), False
+        return _member(db, parent, enrolment), False
     if group.archived:
         raise Conflict(gettext("The group %(group)s is archived.") % {"group": group.name})
     if _name_taken(db, group.id, parent.display_name, parent.id):
@@ -1238,16 +1257,19 @@ def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) ->
         centre_id=group.centre_id,
         detail=detail,
     )
-    return _member(parent, enrolment), True
+    return _member(db, parent, enrolment), True
 
 
-def _member(parent: Parent, enrolment: Enrolment) -> Member:
+def _member(db: Session, parent: Parent, enrolment: Enrolment) -> Member:
     return Member(
         parent_id=parent.id,
         display_name=parent.display_name,
         language=parent.language,
         enrolled_at=enrolment.enrolled_at,
         left_at=enrolment.left_at,
+        back_since=db.scalar(
+            select(func.max(EnrolmentBreak.rejoined_at)).where(EnrolmentBreak.enrolment_id == enrolment.id)
+        ),
     )
 
 
@@ -1274,7 +1296,7 @@ def leave_group(db: Session, *, actor: Actor, group_id: int, parent_id: int) -> 
             detail={"parent_id": parent.id},
         )
         db.flush()
-    return _member(parent, enrolment)
+    return _member(db, parent, enrolment)
 
 
 class ImportRejected(InvalidInput):

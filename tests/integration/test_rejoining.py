@@ -162,3 +162,14 @@ async def test_the_parent_page_says_when_they_were_away(client, away):
     text = " ".join((await resp.text()).split())
     assert "away from Sep 30, 2026 until Oct 20, 2026" in text
     assert "Sessions held while in the group</dt><dd>9</dd>" in text
+
+
+async def test_the_group_page_and_api_say_since_when_they_are_back(client, away):
+    members = await get_json(client, f"/api/v1/groups/{away.group.id}/parents", away.token)
+    back = {m["display_name"]: m["back_since"] for m in members["items"]}
+    assert back == {"Petra": "2026-10-20T09:00:00Z", "Quinn": None}
+
+    await login(client, away.coordinator.email)
+    resp = await client.get(f"/groups/{away.group.id}")
+    assert resp.status == 200
+    assert "back since Oct 20, 2026" in " ".join((await resp.text()).split())
