@@ -1,0 +1,141 @@
+"""The coordinator's attendance pages in Chromium: the live "in the room now" list follows the
+conference's webhooks without a reload, and the centre report prints with its chart (screenshots
+in test-artifacts/)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from orchestrator.attendance import views as attendance_views
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
+
+
+@dataclasses.dataclass(frozen=True)
+class Live:
+    coordinator_email: str
+    centre_id: int
+    session_id: int
+    room: str
+    hooks: str  # the deployment's event_sync api_prefix, as a path
+    ayse: str  # pseudonyms: what the conference's tokens carry as context.user.id
+    elif_: str
+
+
+@pytest.fixture
+def live(db) -> Live:
+    centre = factories.centre(db)
+    deployment = factories.deployment(db, centre, webhook_secret=WEBHOOK_SECRET)
+    coordinator = factories.user(db, "coordinator", centre, language="en")
+    facilitator = factories.user(db, "facilitator", centre, display_name="Elif")
+    group = factories.group(
+        db, centre, name="Gruppe Sonnenblume", facilitators=[facilitator], deployment_id=deployment.id
+    )
+    ayse = factories.parent(db, centre, groups=[group], display_name="Ayşe", language="tr")
+    factories.parent(db, centre, groups=[group], display_name="Mariam", language="ar")
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=20)
+    session = factories.session(db, group, starts_at=start, status="live", launched_by_id=facilitator.id)
+    # A held session in the past, for the report's chart.
+    earlier = factories.session(db, group, starts_at=start - dt.timedelta(days=7), status="ended")
+    factories.attendance_row(db, earlier, ayse, status="present")
+    live = Live(
+        coordinator.email,
+        centre.id,
+        session.id,
+        session.room_name,
+        f"/hooks/jitsi/{deployment.slug}",
+        ayse.pseudonym,
+        facilitator.pseudonym,
+    )
+    db.commit()
+    db.close()
+    return live
+
+
+def log_in(page, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#email", email)
+    page.fill("#password", factories.PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state()
+
+
+def post_occupant(base: str, live: Live, endpoint: str, pseudonym: str, name: str, *, left: bool) -> None:
+    """An event_sync webhook, as prosody's mod_event_sync sends it (see the reference payloads)."""
+    joined = int(dt.datetime.now(dt.UTC).timestamp()) - 60
+    occupant = {
+        "id": pseudonym,
+        "name": name,
+        "occupant_jid": f"{pseudonym}@meet.example.org/browser",
+        "joined_at": joined,
+    }
+    if left:
+        occupant["left_at"] = joined + 30
+    body = {
+        "event_name": "muc-occupant-left" if left else "muc-occupant-joined",
+        "room_name": live.room,
+        "room_jid": f"{live.room}@conference.meet.example.org",
+        "is_breakout": False,
+        "occupant": occupant,
+    }
+    request = urllib.request.Request(
+        f"{base}{live.hooks}/events/{endpoint}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {WEBHOOK_SECRET}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_who_is_in_the_room_follows_the_webhooks_without_a_reload(live_server, context, live, monkeypatch):
+    monkeypatch.setattr(attendance_views, "REFRESH_SECONDS", 1)
+    page = context.new_page()
+    log_in(page, live_server.url, live.coordinator_email)
+    page.goto(f"{live_server.url}/sessions/{live.session_id}/attendance")
+    in_room = page.locator("#in-room")
+    assert "Nobody is in the room right now." in in_room.inner_text()
+
+    post_occupant(live_server.url, live, "occupant/joined", live.elif_, "Elif", left=False)
+    post_occupant(live_server.url, live, "occupant/joined", live.ayse, "Ayşe", left=False)
+    # No worker runs here: the page reads the events still waiting in the inbox.
+    page.wait_for_function("document.getElementById('in-room').innerText.includes('Ayşe')", timeout=10_000)
+    text = in_room.inner_text()
+    assert "Elif" in text
+    assert "(group leader)" in text
+    assert text.index("Elif") < text.index("Ayşe")  # the facilitator first
+
+    post_occupant(live_server.url, live, "occupant/left", live.ayse, "Ayşe", left=True)
+    page.wait_for_function("!document.getElementById('in-room').innerText.includes('Ayşe')", timeout=10_000)
+    assert "Elif" in in_room.inner_text()
+
+
+def test_the_centre_report_prints_with_its_chart(live_server, context, live, artifacts_dir: Path):
+    page = context.new_page()
+    log_in(page, live_server.url, live.coordinator_email)
+    page.goto(f"{live_server.url}/reports/centre")
+    page.click("a.button:has-text('Printable view')")
+    page.wait_for_load_state()
+    page.emulate_media(media="print")
+    # Navigation, filters and download buttons are not printed; the figures and the chart are.
+    assert page.locator("header.top").is_hidden()
+    assert page.locator("form.filters").is_hidden()
+    chart = page.locator(".chart-box svg")
+    box = chart.bounding_box()
+    assert box is not None
+    # One month with sessions: one bar, its share written above it.
+    assert box["width"] > 50
+    assert box["height"] > 100
+    assert chart.locator("text", has_text="%").count() >= 2
+    assert page.locator("dl.figures").is_visible()
+    page.pdf(path=artifacts_dir / "centre-report.pdf")
+    page.screenshot(path=artifacts_dir / "centre-report-print.png", full_page=True)
+    assert (artifacts_dir / "centre-report.pdf").stat().st_size > 10_000
