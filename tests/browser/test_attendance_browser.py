@@ -24,6 +24,8 @@ WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
 class Live:
     coordinator_email: str
     centre_id: int
+    group_id: int
+    parent_id: int
     session_id: int
     room: str
     hooks: str  # the deployment's event_sync api_prefix, as a path
@@ -50,6 +52,8 @@ def live(db) -> Live:
     live = Live(
         coordinator.email,
         centre.id,
+        group.id,
+        ayse.id,
         session.id,
         session.room_name,
         f"/hooks/jitsi/{deployment.slug}",
@@ -139,3 +143,39 @@ def test_the_centre_report_prints_with_its_chart(live_server, context, live, art
     page.pdf(path=artifacts_dir / "centre-report.pdf")
     page.screenshot(path=artifacts_dir / "centre-report-print.png", full_page=True)
     assert (artifacts_dir / "centre-report.pdf").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sessions/{session}/attendance",
+        "/groups/{group}/attendance",
+        "/parents/{parent}/attendance",
+        "/reports/centre",
+    ],
+)
+def test_attendance_pages_fit_a_360_px_phone(live_server, browser, live, path, artifacts_dir: Path):
+    """Wide tables scroll inside their box; the page itself never gets wider than the phone."""
+    phone = browser.new_context(
+        viewport={"width": 360, "height": 780}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    try:
+        page = phone.new_page()
+        log_in(page, live_server.url, live.coordinator_email)
+        page.goto(
+            live_server.url + path.format(session=live.session_id, group=live.group_id, parent=live.parent_id)
+        )
+        assert page.locator("h1").count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        # Text outside the table cells is readable without scrolling sideways (a long caption
+        # scrolls away with its table).
+        cut_off = page.evaluate(
+            """[...document.querySelectorAll('p, caption, h1, h2, h3, dt, dd, li, label')]
+                .filter(e => !e.closest('td, th') && e.getBoundingClientRect().right > 361)
+                .map(e => e.tagName + ': ' + e.innerText.slice(0, 60))"""
+        )
+        assert cut_off == []
+        name = path.strip("/").split("/")[0]
+        page.screenshot(path=artifacts_dir / f"attendance-{name}-360.png", full_page=True)
+    finally:
+        phone.close()
