@@ -1,6 +1,6 @@
-"""The coordinator's attendance pages in Chromium: the live "in the room now" list follows the
-conference's webhooks without a reload, and the centre report prints with its chart (screenshots
-in test-artifacts/)."""
+"""Staff pages in Chromium: the live "in the room now" list follows the conference's webhooks
+without a reload, the centre report prints with its chart, and the attendance and set-up pages
+fit a 360 px phone (screenshots in test-artifacts/)."""
 
 from __future__ import annotations
 
@@ -152,9 +152,20 @@ def test_the_centre_report_prints_with_its_chart(live_server, context, live, art
         "/groups/{group}/attendance",
         "/parents/{parent}/attendance",
         "/reports/centre",
+        "/groups/{group}",
+        "/groups",
+        "/parents",
+        "/centre",
+        "/notifications",
+        "/sessions/{session}",
+        "/parents/{parent}",
+        "/staff",
+        "/deployments",
+        "/account",
+        "/groups/{group}/schedule",
     ],
 )
-def test_attendance_pages_fit_a_360_px_phone(live_server, browser, live, path, artifacts_dir: Path):
+def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, path, artifacts_dir: Path):
     """Wide tables scroll inside their box; the page itself never gets wider than the phone."""
     phone = browser.new_context(
         viewport={"width": 360, "height": 780}, device_scale_factor=2, is_mobile=True, has_touch=True
@@ -175,7 +186,7 @@ def test_attendance_pages_fit_a_360_px_phone(live_server, browser, live, path, a
                 .map(e => e.tagName + ': ' + e.innerText.slice(0, 60))"""
         )
         assert cut_off == []
-        name = path.strip("/").split("/")[0]
-        page.screenshot(path=artifacts_dir / f"attendance-{name}-360.png", full_page=True)
+        name = path.strip("/").replace("/", "-").replace("{", "").replace("}", "")
+        page.screenshot(path=artifacts_dir / f"staff-{name}-360.png", full_page=True)
     finally:
         phone.close()
