@@ -23,6 +23,7 @@ WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
 @dataclasses.dataclass(frozen=True)
 class Live:
     coordinator_email: str
+    facilitator_email: str
     centre_id: int
     group_id: int
     parent_id: int
@@ -51,6 +52,7 @@ def live(db) -> Live:
     factories.attendance_row(db, earlier, ayse, status="present")
     live = Live(
         coordinator.email,
+        facilitator.email,
         centre.id,
         group.id,
         ayse.id,
@@ -145,34 +147,41 @@ def test_the_centre_report_prints_with_its_chart(live_server, context, live, art
     assert (artifacts_dir / "centre-report.pdf").stat().st_size > 10_000
 
 
+FACILITATOR_PAGES = ("/facilitator", "/facilitator/sessions/{session}", "/sessions/{session}/attendance")
+
+
 @pytest.mark.parametrize(
-    "path",
-    [
-        "/sessions/{session}/attendance",
-        "/groups/{group}/attendance",
-        "/parents/{parent}/attendance",
-        "/reports/centre",
-        "/groups/{group}",
-        "/groups",
-        "/parents",
-        "/centre",
-        "/notifications",
-        "/sessions/{session}",
-        "/parents/{parent}",
-        "/staff",
-        "/deployments",
-        "/account",
-        "/groups/{group}/schedule",
+    ("who", "path"),
+    [("facilitator", path) for path in FACILITATOR_PAGES]
+    + [
+        ("coordinator", path)
+        for path in [
+            "/sessions/{session}/attendance",
+            "/groups/{group}/attendance",
+            "/parents/{parent}/attendance",
+            "/reports/centre",
+            "/groups/{group}",
+            "/groups",
+            "/parents",
+            "/centre",
+            "/notifications",
+            "/sessions/{session}",
+            "/parents/{parent}",
+            "/staff",
+            "/deployments",
+            "/account",
+            "/groups/{group}/schedule",
+        ]
     ],
 )
-def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, path, artifacts_dir: Path):
+def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, who, path, artifacts_dir: Path):
     """Wide tables scroll inside their box; the page itself never gets wider than the phone."""
     phone = browser.new_context(
         viewport={"width": 360, "height": 780}, device_scale_factor=2, is_mobile=True, has_touch=True
     )
     try:
         page = phone.new_page()
-        log_in(page, live_server.url, live.coordinator_email)
+        log_in(page, live_server.url, getattr(live, f"{who}_email"))
         page.goto(
             live_server.url + path.format(session=live.session_id, group=live.group_id, parent=live.parent_id)
         )
@@ -187,6 +196,6 @@ def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, path, artifa
         )
         assert cut_off == []
         name = path.strip("/").replace("/", "-").replace("{", "").replace("}", "")
-        page.screenshot(path=artifacts_dir / f"staff-{name}-360.png", full_page=True)
+        page.screenshot(path=artifacts_dir / f"{who}-{name}-360.png", full_page=True)
     finally:
         phone.close()
