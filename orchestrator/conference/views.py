@@ -24,6 +24,8 @@ from orchestrator.web.openapi import api
 __all__ = ["setup"]
 
 STAFF_ROLES = ("facilitator", "coordinator", "admin")
+# How often a live session's page fetches who has joined (static/refresh.js).
+JOINED_REFRESH_SECONDS = 30
 # Jitsi links carry a token: keep them out of caches and other sites' Referer headers.
 ROOM_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -45,16 +47,27 @@ async def overview(request: web.Request) -> web.StreamResponse:
     return render(request, "conference/facilitator.html", {"overview": data})
 
 
-async def session_page(request: web.Request) -> web.StreamResponse:
+async def _session_detail(request: web.Request) -> services.SessionDetail:
     actor = await require_actor(request, *STAFF_ROLES)
-    detail = await db_run(
+    return await db_run(
         request,
         services.facilitator_session,
         actor=actor,
         session_id=_session_id(request),
         timing=_timing(request),
     )
-    return render(request, "conference/session.html", {"detail": detail})
+
+
+async def session_page(request: web.Request) -> web.StreamResponse:
+    detail = await _session_detail(request)
+    return render(
+        request, "conference/session.html", {"detail": detail, "refresh_seconds": JOINED_REFRESH_SECONDS}
+    )
+
+
+async def joined_fragment(request: web.Request) -> web.StreamResponse:
+    """Who has joined so far: the part of the session page that a live session refreshes."""
+    return render(request, "conference/_joined.html", {"detail": await _session_detail(request)})
 
 
 async def start(request: web.Request) -> web.StreamResponse:
@@ -167,6 +180,7 @@ async def api_end(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     app.router.add_get("/facilitator", overview)
     app.router.add_get("/facilitator/sessions/{session_id:\\d+}", session_page)
+    app.router.add_get("/facilitator/sessions/{session_id:\\d+}/joined", joined_fragment)
     app.router.add_post("/facilitator/sessions/{session_id:\\d+}/start", start)
     app.router.add_post("/facilitator/sessions/{session_id:\\d+}/end", end)
     # No HEAD: entering mints a token and is recorded.

@@ -276,6 +276,8 @@ async def test_facilitator_cannot_start_or_end_another_groups_session(client, db
     assert end.status == 404
     page = await client.get(f"/facilitator/sessions/{world.session.id}")
     assert page.status == 404
+    fragment = await client.get(f"/facilitator/sessions/{world.session.id}/joined")
+    assert fragment.status == 404
     assert counts(db, world.session.id) == ("scheduled", 0)
     assert jobs.sent == []
 
@@ -514,3 +516,23 @@ async def test_jaas_deployment_gets_a_jaas_token_and_url(client, db, world):
     assert payload["room"] == world.session.room_name
     assert payload["context"]["user"]["moderator"] == "true"
     check_window(payload, world.session)
+
+
+async def test_a_live_session_page_refreshes_who_joined_in_place(client, db, world):
+    assert (await start_as(client, world.facilitator, world.session.id)).status == 303
+    page = await (await client.get(f"/facilitator/sessions/{world.session.id}")).text()
+    # No reload of the whole page (it would take a screen reader back to the top): the list is
+    # fetched again into a live region.
+    assert 'http-equiv="refresh"' not in page
+    assert f'data-refresh-src="/facilitator/sessions/{world.session.id}/joined"' in page
+    assert 'aria-live="polite"' in page
+    assert '<script src="/static/refresh.js" defer></script>' in page
+
+    fragment = await client.get(f"/facilitator/sessions/{world.session.id}/joined")
+    assert fragment.status == 200
+    assert "<strong>Ayşe</strong>" not in await fragment.text()  # listed as not joined yet
+    parent = await client.get(f"/p/{world.secret}/s/{world.session.id}", allow_redirects=False)
+    assert parent.status == 303
+    fragment = await (await client.get(f"/facilitator/sessions/{world.session.id}/joined")).text()
+    assert "<html" not in fragment
+    assert "<strong>Ayşe</strong>" in fragment  # joined, with the time
