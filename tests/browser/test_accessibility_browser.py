@@ -25,6 +25,23 @@ STAFF_PAGES = [
     ("coordinator", "/parents/{parent}"),
     ("coordinator", "/centre"),
     ("coordinator", "/notifications"),
+    ("coordinator", "/groups"),
+    ("coordinator", "/groups/{group}/edit"),
+    ("coordinator", "/groups/{group}/parents/import"),
+    ("coordinator", "/groups/{group}/handouts"),
+    ("coordinator", "/parents"),
+    ("coordinator", "/parents/new"),
+    ("coordinator", "/parents/{parent}/link"),
+    ("coordinator", "/parents/{parent}/privacy"),
+    ("coordinator", "/parents/{parent}/feed"),
+    ("coordinator", "/sessions/{session}"),
+    ("coordinator", "/staff"),
+    ("coordinator", "/deployments"),
+    ("coordinator", "/deployments/new"),
+    ("coordinator", "/account"),
+    ("coordinator", "/account/feed"),
+    ("admin", "/admin"),
+    ("admin", "/admin/statistics"),
 ]
 
 

@@ -24,6 +24,7 @@ WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
 class Live:
     coordinator_email: str
     facilitator_email: str
+    admin_email: str
     centre_id: int
     group_id: int
     parent_id: int
@@ -53,6 +54,7 @@ def live(db) -> Live:
     live = Live(
         coordinator.email,
         facilitator.email,
+        factories.user(db, "admin", language="en").email,
         centre.id,
         group.id,
         ayse.id,
