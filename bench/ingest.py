@@ -620,7 +620,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--writers",
         type=int,
-        help="parallel inbox writer tasks in the service (default: its own, 2 on PostgreSQL)",
+        help="parallel inbox writer tasks in the service (default: the service's own, one task)",
     )
     parser.add_argument(
         "--writer-only",
