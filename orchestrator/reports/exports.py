@@ -1,6 +1,8 @@
-"""The centre report as files for spreadsheet programs: CSV and XLSX.
+"""Reports as files for spreadsheet programs: CSV and XLSX.
 
-Both are built from the same tables (summary, groups, months), so they always say the same.
+The centre report has three tables (summary, groups, months), a group's attendance matrix three
+more (summary, attendance: parents × sessions, sessions). CSV and XLSX of a report are built
+from the same tables, so they always say the same.
 
 CSV: UTF-8 with a byte-order mark (without it Excel reads UTF-8 as a legacy code page and
 garbles "ß" and "ğ"). The default is comma-separated with a decimal point. German Excel expects
@@ -26,6 +28,7 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -36,19 +39,25 @@ from orchestrator.i18n import gettext as _
 
 if TYPE_CHECKING:
     from orchestrator.reports.aggregate import Figures
-    from orchestrator.reports.services import CentreReport
+    from orchestrator.reports.services import CentreReport, GroupMatrix
 
 __all__ = [
+    "GROUP_TABLES",
     "TABLES",
     "Column",
     "ExportFile",
     "Table",
+    "cell_labels",
     "centre_report_csv",
     "centre_report_tables",
     "centre_report_xlsx",
+    "group_matrix_csv",
+    "group_matrix_tables",
+    "group_matrix_xlsx",
 ]
 
 TABLES: Final = ("summary", "groups", "months")
+GROUP_TABLES: Final = ("summary", "attendance", "sessions")
 CSV_TYPE: Final = "text/csv; charset=utf-8"
 XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -96,6 +105,21 @@ class Table:
         if self.row_kinds is not None and column == 1:
             return self.row_kinds[row]
         return self.columns[column].kind
+
+
+def cell_labels() -> dict[str, tuple[str, str]]:
+    """Symbol and text of each matrix cell; the text is what screen readers, printouts and
+    exports say."""
+    return {
+        "present": ("✓", _("present")),
+        "partial": ("◐", _("partly present")),
+        "absent": ("✗", _("absent")),
+        "excused": ("E", _("excused")),
+        "none": ("○", _("no record (counts as not attended)")),
+        "not_enrolled": ("·", _("not in the group then")),
+        "cancelled": ("⊘", _("cancelled")),
+        "upcoming": ("…", _("not held yet")),
+    }
 
 
 def _figures_rows(f: Figures, *, threshold: int, min_sessions: int) -> list[tuple[str, Cell, str]]:
@@ -214,6 +238,103 @@ def centre_report_tables(report: CentreReport) -> list[Table]:
     return [summary, groups, months]
 
 
+def group_matrix_tables(matrix: GroupMatrix, *, min_sessions: int) -> list[Table]:
+    """A group's matrix as three tables: its figures, parents × sessions, and the sessions."""
+    zone = ZoneInfo(matrix.timezone)
+
+    def day(value: dt.datetime | None) -> dt.date | None:
+        return value.astimezone(zone).date() if value is not None else None
+
+    summary_rows: list[tuple[str, Cell, str]] = [
+        (_("Group"), matrix.group.name, TEXT),
+        (_("KiTa"), matrix.group.site_name, TEXT),
+        (_("From"), matrix.cycle_start, DATE),
+        (_("To"), matrix.cycle_end, DATE),
+        (_("Regular participation threshold (%)"), matrix.threshold, INT),
+        *_figures_rows(matrix.summary, threshold=matrix.threshold, min_sessions=min_sessions),
+    ]
+    summary = Table(
+        key="summary",
+        title=_("Summary"),
+        columns=(Column(_("Figure"), TEXT), Column(_("Value"), TEXT)),
+        rows=tuple((label, value) for label, value, _kind in summary_rows),
+        row_kinds=tuple(kind for _label, _value, kind in summary_rows),
+    )
+    sessions = [f.session for f in matrix.figures.sessions]
+    # A column per session, headed by its local date (and time, where a day has two).
+    days = [s.day for s in sessions]
+    headers = [
+        f"{s.day.isoformat()} {s.starts_at.astimezone(zone):%H:%M}"
+        if days.count(s.day) > 1
+        else s.day.isoformat()
+        for s in sessions
+    ]
+    labels = cell_labels()
+    attendance = Table(
+        key="attendance",
+        title=_("Attendance"),
+        columns=(
+            Column(_("Parent"), TEXT),
+            Column(_("In the group since"), DATE),
+            Column(_("Left on"), DATE),
+            *(Column(h, TEXT) for h in headers),
+            Column(_("Attended"), INT),
+            Column(_("Sessions held while in the group"), INT),
+            Column(_("Excused"), INT),
+            Column(_("Attendance rate (%)"), PERCENT),
+            Column(_("Regular participation"), TEXT),
+        ),
+        rows=tuple(
+            (
+                p.display_name,
+                day(p.enrolled_at),
+                day(p.left_at),
+                *(labels[code][1] for code in p.line.cells),
+                p.line.attended,
+                p.line.held,
+                p.line.excused,
+                p.line.rate,
+                (_("yes") if p.line.regular(matrix.threshold) else _("no")) if p.line.held else None,
+            )
+            for p in matrix.parents
+        ),
+    )
+    status = {
+        "scheduled": _("scheduled"),
+        "live": _("running"),
+        "ended": _("ended"),
+        "cancelled": _("cancelled"),
+    }
+    session_table = Table(
+        key="sessions",
+        title=_("Sessions"),
+        columns=(
+            Column(_("Date"), DATE),
+            Column(_("Time"), TEXT),
+            Column(_("Status"), TEXT),
+            Column(_("Held"), TEXT),
+            Column(_("Participants"), INT),
+            Column(_("Parents in the group"), INT),
+            Column(_("Session rate (%)"), PERCENT),
+            Column(_("of which by parents whose data was erased"), INT),
+        ),
+        rows=tuple(
+            (
+                f.session.day,
+                f"{f.session.starts_at.astimezone(zone):%H:%M}–{f.session.ends_at.astimezone(zone):%H:%M}",
+                status.get(f.session.status, f.session.status),
+                _("yes") if f.session.held else _("no"),
+                f.headcount if f.session.held else None,
+                f.expected if f.session.held else None,
+                f.rate if f.session.held else None,
+                f.erased_attended if f.session.held else None,
+            )
+            for f in matrix.figures.sessions
+        ),
+    )
+    return [summary, attendance, session_table]
+
+
 def _safe_text(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
@@ -235,21 +356,43 @@ def _csv_value(value: Cell, kind: str, decimal_mark: str) -> str:
     return str(value)
 
 
-def _filename(report: CentreReport, suffix: str) -> str:
+def _filename(report: CentreReport, suffix: str = "") -> str:
     return (
         f"rucksack-{report.centre_slug}-{report.date_from.isoformat()}-{report.date_to.isoformat()}{suffix}"
     )
 
 
 def centre_report_csv(report: CentreReport, *, table: str = "all", separator: str = ",") -> ExportFile:
+    _check_csv_options(table, separator, TABLES)
+    return _csv_file(centre_report_tables(report), table, separator, _filename(report, ""))
+
+
+def group_matrix_csv(
+    matrix: GroupMatrix, *, min_sessions: int, table: str = "all", separator: str = ","
+) -> ExportFile:
+    _check_csv_options(table, separator, GROUP_TABLES)
+    return _csv_file(
+        group_matrix_tables(matrix, min_sessions=min_sessions), table, separator, _group_filename(matrix)
+    )
+
+
+def _group_filename(matrix: GroupMatrix) -> str:
+    # The group's name is typed by people (any script); the id keeps the file name plain ASCII.
+    return f"rucksack-group-{matrix.group.id}-attendance-{matrix.cycle_start.isoformat()}"
+
+
+def _check_csv_options(table: str, separator: str, tables: Sequence[str]) -> None:
     if separator not in (",", ";"):
         raise InvalidInput(_("the separator is ',' or ';'"), field="sep")
-    if table != "all" and table not in TABLES:
+    if table != "all" and table not in tables:
         raise InvalidInput(
-            _("table must be all or one of %(choices)s") % {"choices": ", ".join(TABLES)}, field="table"
+            _("table must be all or one of %(choices)s") % {"choices": ", ".join(tables)}, field="table"
         )
+
+
+def _csv_file(tables: Sequence[Table], table: str, separator: str, stem: str) -> ExportFile:
     decimal_mark = "," if separator == ";" else "."
-    chosen = [t for t in centre_report_tables(report) if table in ("all", t.key)]
+    chosen = [t for t in tables if table in ("all", t.key)]
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=separator, lineterminator="\r\n")
     for index, t in enumerate(chosen):
@@ -261,7 +404,7 @@ def centre_report_csv(report: CentreReport, *, table: str = "all", separator: st
         for r, row in enumerate(t.rows):
             writer.writerow([_csv_value(v, t.kind(r, c), decimal_mark) for c, v in enumerate(row)])
     suffix = f"-{table}.csv" if table != "all" else ".csv"
-    return ExportFile(_filename(report, suffix), CSV_TYPE, ("\ufeff" + buf.getvalue()).encode("utf-8"))
+    return ExportFile(stem + suffix, CSV_TYPE, ("\ufeff" + buf.getvalue()).encode("utf-8"))
 
 
 def _sheet_title(title: str) -> str:
@@ -278,12 +421,22 @@ def _widths(table: Table) -> Sequence[int]:
 
 
 def centre_report_xlsx(report: CentreReport) -> ExportFile:
+    return _xlsx_file(centre_report_tables(report), _filename(report, ".xlsx"))
+
+
+def group_matrix_xlsx(matrix: GroupMatrix, *, min_sessions: int) -> ExportFile:
+    return _xlsx_file(
+        group_matrix_tables(matrix, min_sessions=min_sessions), _group_filename(matrix) + ".xlsx"
+    )
+
+
+def _xlsx_file(tables: Sequence[Table], filename: str) -> ExportFile:
     workbook = Workbook()
     default = workbook.active
     if default is not None:
         workbook.remove(default)
     bold = Font(bold=True)
-    for table in centre_report_tables(report):
+    for table in tables:
         sheet = workbook.create_sheet(_sheet_title(table.title))
         sheet.append([c.header for c in table.columns])
         for cell in sheet[1]:
@@ -305,4 +458,4 @@ def centre_report_xlsx(report: CentreReport) -> ExportFile:
             sheet.column_dimensions[get_column_letter(i)].width = width
     buf = io.BytesIO()
     workbook.save(buf)
-    return ExportFile(_filename(report, ".xlsx"), XLSX_TYPE, buf.getvalue())
+    return ExportFile(filename, XLSX_TYPE, buf.getvalue())

@@ -535,6 +535,46 @@ def group_matrix(
     )
 
 
+def export_group_matrix(
+    db: DbSession,
+    *,
+    actor: Actor,
+    group_id: int,
+    fmt: str,
+    table: str = "all",
+    separator: str = ",",
+    threshold: int | None = None,
+    now: dt.datetime | None = None,
+) -> exports.ExportFile:
+    """A group's attendance matrix as a CSV or XLSX file, for whoever may see the matrix (the
+    centre's coordinators, the group's facilitators). It names parents, so every export is
+    audited (``report.export``)."""
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput(gettext("format must be json, csv or xlsx"), field="format")
+    matrix = group_matrix(db, actor=actor, group_id=group_id, threshold=threshold, now=now)
+    if fmt == "csv":
+        file = exports.group_matrix_csv(
+            matrix, min_sessions=DEFAULT_MIN_SESSIONS, table=table, separator=separator
+        )
+    else:
+        file = exports.group_matrix_xlsx(matrix, min_sessions=DEFAULT_MIN_SESSIONS)
+    audit.record(
+        db,
+        actor,
+        "report.export",
+        object_type="group",
+        object_id=group_id,
+        centre_id=matrix.centre_id,
+        detail={
+            "report": "group",
+            "format": fmt,
+            "table": table if fmt == "csv" else "all",
+            "threshold": matrix.threshold,
+        },
+    )
+    return file
+
+
 # --- Per-parent summary -----------------------------------------------------------------------
 
 

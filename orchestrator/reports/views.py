@@ -26,7 +26,7 @@ from orchestrator import i18n
 from orchestrator.access import Actor
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.i18n import gettext as _
-from orchestrator.reports import services
+from orchestrator.reports import exports, services
 from orchestrator.reports.aggregate import (
     CELL_CODES,
     Figures,
@@ -146,17 +146,7 @@ class Formats:
 
 
 def _cell_labels() -> dict[str, tuple[str, str]]:
-    """Symbol and text of each matrix cell; the text is what screen readers and printouts say."""
-    labels = {
-        "present": ("✓", _("present")),
-        "partial": ("◐", _("partly present")),
-        "absent": ("✗", _("absent")),
-        "excused": ("E", _("excused")),
-        "none": ("○", _("no record (counts as not attended)")),
-        "not_enrolled": ("·", _("not in the group then")),
-        "cancelled": ("⊘", _("cancelled")),
-        "upcoming": ("…", _("not held yet")),
-    }
+    labels = exports.cell_labels()
     assert set(labels) == set(CELL_CODES)
     return labels
 
@@ -213,6 +203,14 @@ async def group_attendance_page(request: web.Request) -> web.Response:
         threshold=_int_query(request, "threshold", 0, 100),
     )
     fmt = Formats()
+    query = {"threshold": str(matrix.threshold)}
+    base = f"/api/v1/groups/{matrix.group.id}/attendance-matrix"
+    downloads = {
+        "csv_de": str(URL(base).with_query({**query, "format": "csv", "sep": "semicolon"})),
+        "csv": str(URL(base).with_query({**query, "format": "csv"})),
+        "xlsx": str(URL(base).with_query({**query, "format": "xlsx"})),
+        "print": str(URL(f"/groups/{matrix.group.id}/attendance").with_query({**query, "view": "print"})),
+    }
     return render(
         request,
         "reports/group_matrix.html",
@@ -221,6 +219,7 @@ async def group_attendance_page(request: web.Request) -> web.Response:
             "fmt": fmt,
             "cells": _cell_labels(),
             "chart": _group_chart(matrix, fmt),
+            "downloads": downloads,
             "printable": request.query.get("view") == "print",
         },
     )
@@ -439,12 +438,30 @@ async def _actor(request: web.Request) -> Actor:
 @api.route(
     "GET",
     "/groups/{group_id}/attendance-matrix",
-    summary="Parents × sessions of a group with rates, headcounts and averages (query: threshold=0..100)",
+    summary="Parents × sessions of a group with rates, headcounts and averages (query: threshold=0..100; "
+    "format=json|csv|xlsx; for CSV sep=comma|semicolon and table=all|summary|attendance|sessions). "
+    "Exports are audited.",
     tag="reports",
     response=MatrixOut,
 )
 async def api_attendance_matrix(request: web.Request) -> web.Response:
     actor = await _actor(request)
+    fmt = request.query.get("format", "json")
+    if fmt in ("csv", "xlsx"):
+        return _download(
+            await db_run(
+                request,
+                services.export_group_matrix,
+                actor=actor,
+                group_id=_id(request, "group_id"),
+                fmt=fmt,
+                table=request.query.get("table", "all"),
+                separator=_separator(request),
+                threshold=_int_query(request, "threshold", 0, 100),
+            )
+        )
+    if fmt != "json":
+        raise InvalidInput(_("format must be json, csv or xlsx"), field="format")
     m = await db_run(
         request,
         services.group_matrix,
@@ -621,6 +638,18 @@ class CentreReportOut(BaseModel):
     months: list[MonthOut]
 
 
+def _download(file: exports.ExportFile) -> web.Response:
+    # Reports name parents and families: never kept in a cache along the way.
+    return web.Response(
+        body=file.body,
+        headers={
+            "Content-Type": file.content_type,
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @api.route(
     "GET",
     "/centres/{centre_id}/report",
@@ -645,14 +674,7 @@ async def api_centre_report(request: web.Request) -> web.StreamResponse:
             separator=_separator(request),
             **_report_params(request),
         )
-        return web.Response(
-            body=file.body,
-            headers={
-                "Content-Type": file.content_type,
-                "Content-Disposition": f'attachment; filename="{file.filename}"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return _download(file)
     if fmt != "json":
         raise InvalidInput(_("format must be json, csv or xlsx"), field="format")
     r = await db_run(

@@ -442,6 +442,85 @@ async def test_xlsx_export(client, world, db):
     )
 
 
+async def test_group_matrix_as_xlsx(client, world, db):
+    url = f"/api/v1/groups/{world.g1.id}/attendance-matrix?format=xlsx"
+    resp = await client.get(url, headers=bearer(world, world.facilitator))  # the group's facilitator
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert f'filename="rucksack-group-{world.g1.id}-attendance-' in resp.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(await resp.read()))
+    assert book.sheetnames == ["Summary", "Attendance", "Sessions"]
+
+    header, *rows = [[c.value for c in row] for row in book["Attendance"].iter_rows()]
+    sessions = ["2026-09-08", "2026-09-15", "2026-09-22", "2026-10-06", "2026-10-13", "2027-03-02"]
+    assert header == [
+        "Parent",
+        "In the group since",
+        "Left on",
+        *sessions,
+        "Attended",
+        "Sessions held while in the group",
+        "Excused",
+        "Attendance rate (%)",
+        "Regular participation",
+    ]
+    by_name = {row[0]: row for row in rows}
+    assert list(by_name) == ["Ayşe", "Bela", "Cem", "Dana"]  # as the page orders them
+    assert by_name["Ayşe"][3:9] == [
+        "present",
+        "partly present",
+        "cancelled",
+        "present",
+        "absent",
+        "not held yet",
+    ]
+    assert by_name["Ayşe"][9:] == [3, 4, 0, pytest.approx(0.75), "yes"]
+    assert by_name["Bela"][3:9][3] == "no record (counts as not attended)"
+    assert by_name["Cem"][1:3] == [dt.datetime(2026, 9, 10), dt.datetime(2026, 10, 10)]
+    assert by_name["Cem"][3] == "not in the group then"
+
+    _, *session_rows = [[c.value for c in row] for row in book["Sessions"].iter_rows()]
+    assert [r[4] for r in session_rows] == [2, 4, None, 3, 2, None]  # participants
+    assert [r[5] for r in session_rows] == [3, 5, None, 5, 4, None]  # parents in the group
+    summary = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
+    assert summary["Group"] == "Gruppe Sonne"
+    assert summary["Sessions held"] == 4
+    assert summary["Participations"] == 11
+
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "report.export")).one()
+    assert (entry.actor_id, entry.object_type, entry.object_id) == (
+        world.facilitator.id,
+        "group",
+        str(world.g1.id),
+    )
+    assert entry.detail["report"] == "group"
+
+
+async def test_group_matrix_as_csv_for_german_excel(client, world):
+    url = f"/api/v1/groups/{world.g1.id}/attendance-matrix?format=csv&sep=semicolon&table=attendance"
+    resp = await client.get(url, headers=bearer(world, world.coordinator))
+    assert resp.status == 200
+    assert resp.headers["Content-Disposition"].endswith('-attendance.csv"')
+    rows = list(csv.reader(io.StringIO((await resp.read()).decode("utf-8-sig")), delimiter=";"))
+    header, *lines = rows
+    dana = dict(zip(header, next(r for r in lines if r[0] == "Dana"), strict=True))
+    assert dana["Attendance rate (%)"] == "66,7"
+    assert dana["2026-09-15"] == "present"  # before her enrolment date, but she was there
+    assert dana["In the group since"] == "2026-10-01"
+
+
+async def test_group_matrix_exports_are_only_for_who_sees_the_matrix(client, world, db):
+    url = f"/api/v1/groups/{world.g1.id}/attendance-matrix?format=csv"
+    for user in (world.other_coordinator, world.other_facilitator, world.admin):
+        resp = await client.get(url, headers=bearer(world, user))
+        assert resp.status in (403, 404), user.email
+    assert (await client.get(url)).status == 401
+    bad = await client.get(url + "&sep=tab", headers=bearer(world, world.coordinator))
+    assert bad.status == 422
+    assert db.scalars(select(AuditEntry).where(AuditEntry.action == "report.export")).all() == []
+
+
 async def test_unknown_format(client, world):
     resp = await client.get(
         f"/api/v1/centres/{world.centre.id}/report?format=pdf", headers=bearer(world, world.coordinator)
@@ -514,6 +593,12 @@ async def test_pages_and_exports_render_in_german(client, world):
     assert len(rows) > 10
     xlsx_de = await client.get(f"/api/v1/centres/{world.centre.id}/report?format=xlsx&lang=de")
     assert len(load_workbook(io.BytesIO(await xlsx_de.read())).sheetnames) == 3
+    group_de = await client.get(f"/api/v1/groups/{world.g1.id}/attendance-matrix?format=xlsx&lang=de")
+    book = load_workbook(io.BytesIO(await group_de.read()))
+    assert book.sheetnames == ["Übersicht", "Anwesenheit", "Treffen"]
+    header = [c.value for c in book["Anwesenheit"][1]]
+    assert header[-2:] == ["Teilnahmequote (%)", "Regelmäßige Teilnahme"]
+    assert book["Anwesenheit"]["D2"].value == "anwesend"  # Ayşe on 8 September
 
 
 async def test_anonymised_parent_still_counts_under_a_label(client, world):
