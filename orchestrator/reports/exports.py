@@ -251,7 +251,8 @@ def group_matrix_tables(matrix: GroupMatrix, *, min_sessions: int) -> list[Table
         (_("From"), matrix.cycle_start, DATE),
         (_("To"), matrix.cycle_end, DATE),
         (_("Regular participation threshold (%)"), matrix.threshold, INT),
-        *_figures_rows(matrix.summary, threshold=matrix.threshold, min_sessions=min_sessions),
+        # Without the first figure, "groups with sessions held": this is one group.
+        *_figures_rows(matrix.summary, threshold=matrix.threshold, min_sessions=min_sessions)[1:],
     ]
     summary = Table(
         key="summary",

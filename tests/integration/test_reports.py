@@ -485,6 +485,7 @@ async def test_group_matrix_as_xlsx(client, world, db):
     assert [r[5] for r in session_rows] == [3, 5, None, 5, 4, None]  # parents in the group
     summary = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
     assert summary["Group"] == "Gruppe Sonne"
+    assert "Groups with sessions held" not in summary
     assert summary["Sessions held"] == 4
     assert summary["Participations"] == 11
 
