@@ -14,7 +14,7 @@ from orchestrator.errors import InvalidInput
 from orchestrator.reports import aggregate as agg
 from orchestrator.reports import exports
 from orchestrator.reports.aggregate import EnrolmentFact, GroupInfo, Mark
-from orchestrator.reports.services import CentreReport
+from orchestrator.reports.services import CentreReport, GroupMatrix, MatrixParent
 from tests.unit.reports.test_aggregate import NOW, day, session
 
 
@@ -135,3 +135,57 @@ def test_xlsx_has_typed_cells(report):
     months = book["By month"]
     assert months["A2"].value == dt.datetime(2026, 9, 1)
     assert months["A2"].number_format == "yyyy-mm"
+
+
+# --- a group's matrix ---------------------------------------------------------------------------
+
+
+def group_matrix(sessions, enrolments, marks) -> GroupMatrix:
+    info = GroupInfo(7, "=SUM(A1)", "KiTa Sonnenschein", ("tr",), 1)
+    figures = agg.group_figures(7, sessions, enrolments, marks)
+    return GroupMatrix(
+        group=info,
+        centre_id=1,
+        cycle_start=dt.date(2026, 9, 1),
+        cycle_end=dt.date(2027, 2, 28),
+        timezone="Europe/Berlin",
+        threshold=50,
+        default_threshold=50,
+        figures=figures,
+        summary=agg.figures_for_group(info, figures, {}, threshold_percent=50),
+        parents=tuple(
+            MatrixParent(
+                line.parent_id, f"Parent {line.parent_id}", dt.datetime(2026, 9, 1, tzinfo=dt.UTC), None, line
+            )
+            for line in figures.lines
+        ),
+    )
+
+
+def test_group_matrix_columns_name_each_session_by_its_local_date():
+    # Two sessions on 8 September (a make-up session in the evening): their columns add the time.
+    sessions = [
+        session(1, day(9, 8)),
+        session(2, dt.datetime(2026, 9, 8, 16, 0, tzinfo=dt.UTC)),
+        session(3, day(9, 15)),
+    ]
+    matrix = group_matrix(
+        sessions, [EnrolmentFact(1, 7, dt.date(2026, 9, 1))], [Mark(1, 1, "present"), Mark(3, 1, "excused")]
+    )
+    _, attendance, sessions_table = exports.group_matrix_tables(matrix, min_sessions=6)
+    headers = [c.header for c in attendance.columns]
+    assert headers[3:6] == ["2026-09-08 10:00", "2026-09-08 18:00", "2026-09-15"]
+    (row,) = attendance.rows
+    assert row[3:6] == ("present", "no record (counts as not attended)", "excused")
+    assert row[6:] == (1, 3, 1, pytest.approx(1 / 3), "no")
+    assert [r[1] for r in sessions_table.rows] == ["10:00–11:30", "18:00–19:30", "10:00–11:30"]
+
+
+def test_group_matrix_csv_keeps_a_formula_like_group_name_as_text():
+    matrix = group_matrix([session(1, day(9, 8))], [EnrolmentFact(1, 7, dt.date(2026, 9, 1))], [])
+    file = exports.group_matrix_csv(matrix, min_sessions=6, table="summary", separator=";")
+    assert file.filename == "rucksack-group-7-attendance-2026-09-01-summary.csv"
+    rows = list(csv.reader(io.StringIO(file.body.decode("utf-8-sig")), delimiter=";"))
+    assert rows[1] == ["Group", "'=SUM(A1)"]
+    with pytest.raises(InvalidInput):
+        exports.group_matrix_csv(matrix, min_sessions=6, table="groups")
