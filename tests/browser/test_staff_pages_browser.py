@@ -201,3 +201,38 @@ def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, who, path, a
         page.screenshot(path=artifacts_dir / f"{who}-{name}-360.png", full_page=True)
     finally:
         phone.close()
+
+
+def test_a_facilitator_enters_attendance_by_hand_on_a_phone(live_server, browser, live, artifacts_dir: Path):
+    """A mother came to the KiTa instead of joining online: the facilitator records her, on her
+    phone (in German, her language), without scrolling any table sideways."""
+    phone = browser.new_context(
+        viewport={"width": 360, "height": 780},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="en-US",
+    )
+    try:
+        page = phone.new_page()
+        log_in(page, live_server.url, live.facilitator_email)
+        page.goto(f"{live_server.url}/sessions/{live.session_id}/attendance")
+        row = page.locator("tr", has=page.locator("th", has_text="Mariam"))
+        summary = row.locator("summary", has_text="Von Hand eintragen")
+        box = summary.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 360
+        summary.click()
+        row.locator("select[name=status]").select_option("present")
+        row.locator("input[name=reason]").fill("came to the KiTa in person")
+        with page.expect_navigation():
+            row.locator("button", has_text="Speichern").click()
+        row = page.locator("tr", has=page.locator("th", has_text="Mariam"))
+        text = row.inner_text()
+        assert "anwesend" in text
+        assert "von Hand eingetragen" in text
+        assert "Korrektur von Elif" in text
+        assert "came to the KiTa in person" in text
+        page.screenshot(path=artifacts_dir / "facilitator-attendance-by-hand-360.png", full_page=True)
+    finally:
+        phone.close()
