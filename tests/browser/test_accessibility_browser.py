@@ -7,42 +7,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.test_conference_browser import scene  # noqa: F401 - the fixture
-from tests.browser.test_staff_pages_browser import live, log_in  # noqa: F401 - the fixture
+from tests.browser.test_staff_pages_browser import STAFF_PAGES, live, open_page  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 
 AXE = Axe()
-
-STAFF_PAGES = [
-    ("facilitator", "/facilitator"),
-    ("facilitator", "/facilitator/sessions/{session}"),
-    ("coordinator", "/sessions/{session}/attendance"),
-    ("coordinator", "/groups/{group}/attendance"),
-    ("coordinator", "/parents/{parent}/attendance"),
-    ("coordinator", "/reports/centre"),
-    ("coordinator", "/groups/{group}"),
-    ("coordinator", "/groups/{group}/schedule"),
-    ("coordinator", "/parents/{parent}"),
-    ("coordinator", "/centre"),
-    ("coordinator", "/notifications"),
-    ("coordinator", "/groups"),
-    ("coordinator", "/groups/{group}/edit"),
-    ("coordinator", "/groups/{group}/parents/import"),
-    ("coordinator", "/groups/{group}/handouts"),
-    ("coordinator", "/parents"),
-    ("coordinator", "/parents/new"),
-    ("coordinator", "/parents/{parent}/link"),
-    ("coordinator", "/parents/{parent}/privacy"),
-    ("coordinator", "/parents/{parent}/feed"),
-    ("coordinator", "/sessions/{session}"),
-    ("coordinator", "/staff"),
-    ("coordinator", "/deployments"),
-    ("coordinator", "/deployments/new"),
-    ("coordinator", "/account"),
-    ("coordinator", "/account/feed"),
-    ("admin", "/admin"),
-    ("admin", "/admin/statistics"),
-]
 
 
 def violations(page) -> list[str]:
@@ -56,10 +25,7 @@ def violations(page) -> list[str]:
 @pytest.mark.parametrize(("who", "path"), STAFF_PAGES)
 def test_staff_pages(live_server, context, live, who, path):  # noqa: F811 - the fixture
     page = context.new_page()
-    log_in(page, live_server.url, getattr(live, f"{who}_email"))
-    page.goto(
-        live_server.url + path.format(session=live.session_id, group=live.group_id, parent=live.parent_id)
-    )
+    open_page(page, live_server, live, who, path)
     assert violations(page) == []
 
 

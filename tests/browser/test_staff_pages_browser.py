@@ -149,33 +149,52 @@ def test_the_centre_report_prints_with_its_chart(live_server, context, live, art
     assert (artifacts_dir / "centre-report.pdf").stat().st_size > 10_000
 
 
-FACILITATOR_PAGES = ("/facilitator", "/facilitator/sessions/{session}", "/sessions/{session}/attendance")
-
-
-@pytest.mark.parametrize(
-    ("who", "path"),
-    [("facilitator", path) for path in FACILITATOR_PAGES]
-    + [
+# Every staff page, as whom it is opened (the accessibility tests use the same list).
+STAFF_PAGES = [
+    *(("facilitator", path) for path in ("/facilitator", "/facilitator/sessions/{session}")),
+    *(("facilitator", path) for path in ("/sessions/{session}/attendance", "/groups/{group}/attendance")),
+    *(
         ("coordinator", path)
-        for path in [
+        for path in (
             "/sessions/{session}/attendance",
+            "/sessions/{session}",
             "/groups/{group}/attendance",
             "/parents/{parent}/attendance",
             "/reports/centre",
-            "/groups/{group}",
             "/groups",
-            "/parents",
-            "/centre",
-            "/notifications",
-            "/sessions/{session}",
-            "/parents/{parent}",
-            "/staff",
-            "/deployments",
-            "/account",
+            "/groups/{group}",
+            "/groups/{group}/edit",
             "/groups/{group}/schedule",
-        ]
-    ],
-)
+            "/groups/{group}/parents/import",
+            "/groups/{group}/handouts",
+            "/parents",
+            "/parents/new",
+            "/parents/{parent}",
+            "/parents/{parent}/link",
+            "/parents/{parent}/privacy",
+            "/parents/{parent}/feed",
+            "/staff",
+            "/centre",
+            "/deployments",
+            "/deployments/new",
+            "/notifications",
+            "/account",
+            "/account/feed",
+        )
+    ),
+    ("admin", "/admin"),
+    ("admin", "/admin/statistics"),
+]
+
+
+def open_page(page, live_server, live: Live, who: str, path: str) -> None:
+    log_in(page, live_server.url, getattr(live, f"{who}_email"))
+    page.goto(
+        live_server.url + path.format(session=live.session_id, group=live.group_id, parent=live.parent_id)
+    )
+
+
+@pytest.mark.parametrize(("who", "path"), STAFF_PAGES)
 def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, who, path, artifacts_dir: Path):
     """Wide tables scroll inside their box; the page itself never gets wider than the phone."""
     phone = browser.new_context(
@@ -183,10 +202,7 @@ def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, who, path, a
     )
     try:
         page = phone.new_page()
-        log_in(page, live_server.url, getattr(live, f"{who}_email"))
-        page.goto(
-            live_server.url + path.format(session=live.session_id, group=live.group_id, parent=live.parent_id)
-        )
+        open_page(page, live_server, live, who, path)
         assert page.locator("h1").count() == 1
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         # Text outside the table cells is readable without scrolling sideways (a long caption
@@ -197,6 +213,13 @@ def test_staff_pages_fit_a_360_px_phone(live_server, browser, live, who, path, a
                 .map(e => e.tagName + ': ' + e.innerText.slice(0, 60))"""
         )
         assert cut_off == []
+        # So is every control: a button past the screen's edge is one nobody finds on a phone.
+        out_of_reach = page.evaluate(
+            """[...document.querySelectorAll('button, summary, select, input:not([type=hidden]), a.button')]
+                .filter(e => e.offsetParent !== null && e.getBoundingClientRect().right > 361)
+                .map(e => e.tagName + ': ' + (e.innerText || e.name || '').slice(0, 40))"""
+        )
+        assert out_of_reach == []
         name = path.strip("/").replace("/", "-").replace("{", "").replace("}", "")
         page.screenshot(path=artifacts_dir / f"{who}-{name}-360.png", full_page=True)
     finally:
