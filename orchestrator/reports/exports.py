@@ -145,6 +145,17 @@ def _figures_rows(f: Figures, *, threshold: int, min_sessions: int) -> list[tupl
     ]
 
 
+def _summary_table(rows: Sequence[tuple[str, Cell, str]]) -> Table:
+    """A two-column "figure, value" table from (label, value, kind) rows."""
+    return Table(
+        key="summary",
+        title=_("Summary"),
+        columns=(Column(_("Figure"), TEXT), Column(_("Value"), TEXT)),
+        rows=tuple((label, value) for label, value, _kind in rows),
+        row_kinds=tuple(kind for _label, _value, kind in rows),
+    )
+
+
 def centre_report_tables(report: CentreReport) -> list[Table]:
     """The report's three tables, with headers in the current language."""
     summary_rows: list[tuple[str, Cell, str]] = [
@@ -155,13 +166,7 @@ def centre_report_tables(report: CentreReport) -> list[Table]:
         (_("Minimum sessions for 'families reached'"), report.min_sessions, INT),
         *_figures_rows(report.figures.summary, threshold=report.threshold, min_sessions=report.min_sessions),
     ]
-    summary = Table(
-        key="summary",
-        title=_("Summary"),
-        columns=(Column(_("Figure"), TEXT), Column(_("Value"), TEXT)),
-        rows=tuple((label, value) for label, value, _kind in summary_rows),
-        row_kinds=tuple(kind for _label, _value, kind in summary_rows),
-    )
+    summary = _summary_table(summary_rows)
     n, t = report.min_sessions, report.threshold
     groups = Table(
         key="groups",
@@ -254,13 +259,7 @@ def group_matrix_tables(matrix: GroupMatrix, *, min_sessions: int) -> list[Table
         # Without the first figure, "groups with sessions held": this is one group.
         *_figures_rows(matrix.summary, threshold=matrix.threshold, min_sessions=min_sessions)[1:],
     ]
-    summary = Table(
-        key="summary",
-        title=_("Summary"),
-        columns=(Column(_("Figure"), TEXT), Column(_("Value"), TEXT)),
-        rows=tuple((label, value) for label, value, _kind in summary_rows),
-        row_kinds=tuple(kind for _label, _value, kind in summary_rows),
-    )
+    summary = _summary_table(summary_rows)
     sessions = [f.session for f in matrix.figures.sessions]
     # A column per session, headed by its local date (and time, where a day has two).
     days = [s.day for s in sessions]

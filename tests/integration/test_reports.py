@@ -234,6 +234,12 @@ async def test_group_matrix_page(client, world):
     assert "<title id=" in html
     assert "How the figures are counted" in html
     assert "anon-e1e1e1e1" not in html  # erased: only her anonymous rows count
+    # The downloads keep the chosen threshold, and the one the page offers is the one that works.
+    xlsx = f"/api/v1/groups/{world.g1.id}/attendance-matrix?threshold=80&amp;format=xlsx"
+    assert f'href="{xlsx}"' in html
+    download = await client.get(xlsx.replace("&amp;", "&"))
+    assert download.status == 200
+    assert download.headers["Content-Disposition"].startswith("attachment;")
     printable = await client.get(f"/groups/{world.g1.id}/attendance?view=print")
     assert 'class="report printable"' in await printable.text()
 
