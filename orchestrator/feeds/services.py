@@ -5,7 +5,8 @@
 * a *parent*: the sessions of the groups they are enrolled in, with texts in their language and
   the plain-language privacy note linked. After leaving a group (``Enrolment.left_at``) the
   sessions that had started before they left stay in their calendar (what they took part
-  in), the later ones disappear;
+  in), the later ones disappear; after re-joining, the sessions of the time away
+  (``EnrolmentBreak``) stay out;
 * a *facilitator*: the sessions of the groups they lead, linking to each session's start page;
 * a *coordinator*: the sessions of every group of their centre, or of the groups chosen when
   the feed was issued (``AccessSecret.group_ids``), linking to the session pages. No parent data.
@@ -54,6 +55,7 @@ from orchestrator.models import (
     AccessSecret,
     Centre,
     Enrolment,
+    EnrolmentBreak,
     Group,
     GroupFacilitator,
     Parent,
@@ -173,16 +175,35 @@ class _ScopedGroup:
     group: Group
     zone: str  # the centre's zone, used for sessions without a series
     cutoff: dt.datetime | None  # a parent who left: only sessions that started before this
+    # A parent who left and re-joined: (left, re-joined) times whose sessions were not theirs.
+    away: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+
+    def keeps(self, session: Session) -> bool:
+        starts = session.starts_at
+        if self.cutoff is not None and starts >= self.cutoff:
+            return False
+        return not any(left <= starts < back for left, back in self.away)
 
 
 def _scope(db: DbSession, owner: FeedOwner) -> dict[int, _ScopedGroup]:
     if owner.kind == "parent":
         rows = db.execute(
-            select(Group, Centre.timezone, Enrolment.left_at)
+            select(Group, Centre.timezone, Enrolment.left_at, Enrolment.id)
             .join(Enrolment, Enrolment.group_id == Group.id)
             .join(Centre, Centre.id == Group.centre_id)
             .where(Enrolment.parent_id == owner.owner_id)
         ).all()
+        away: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+        for enrolment_id, left_at, rejoined_at in db.execute(
+            select(EnrolmentBreak.enrolment_id, EnrolmentBreak.left_at, EnrolmentBreak.rejoined_at).where(
+                EnrolmentBreak.enrolment_id.in_([row[3] for row in rows])
+            )
+        ):
+            away[enrolment_id].append((left_at, rejoined_at))
+        return {
+            group.id: _ScopedGroup(group, zone, cutoff, tuple(away.get(enrolment_id, ())))
+            for group, zone, cutoff, enrolment_id in rows
+        }
     else:
         query = (
             select(Group, Centre.timezone)
@@ -195,8 +216,7 @@ def _scope(db: DbSession, owner: FeedOwner) -> dict[int, _ScopedGroup]:
             )
         elif owner.chosen_groups:
             query = query.where(Group.id.in_(owner.chosen_groups))
-        return {group.id: _ScopedGroup(group, zone, None) for group, zone in db.execute(query).all()}
-    return {group.id: _ScopedGroup(group, zone, cutoff) for group, zone, cutoff in rows}
+    return {group.id: _ScopedGroup(group, zone, None) for group, zone in db.execute(query).all()}
 
 
 # -- texts ------------------------------------------------------------------------------------
@@ -409,8 +429,7 @@ def build_feed(db: DbSession, *, owner: FeedOwner, secret: str, base_url: str) -
             select(Session).where(Session.group_id.in_(scope)).order_by(Session.starts_at, Session.id)
         )
         for session in sessions:
-            cutoff = scope[session.group_id].cutoff
-            if cutoff is None or session.starts_at < cutoff:
+            if scope[session.group_id].keeps(session):
                 sessions_by_group[session.group_id].append(session)
     masters: list[FeedSeries] = []
     singles: list[FeedOneOff] = []
@@ -514,11 +533,7 @@ def session_download(
     scope = _scope(db, owner)
     session = db.get(Session, session_id) if 0 < session_id < 2**31 else None
     scoped = scope.get(session.group_id) if session is not None else None
-    if (
-        session is None
-        or scoped is None
-        or (scoped.cutoff is not None and session.starts_at >= scoped.cutoff)
-    ):
+    if session is None or scoped is None or not scoped.keeps(session):
         raise UnknownFeed()
     texts = _Texts(owner.kind, owner.language, base_url, secret)
     return _session_bytes(db, session, scoped, texts), session.updated_at

@@ -288,6 +288,29 @@ async def test_a_parent_who_leaves_a_group_stops_seeing_its_future_sessions(clie
     assert_parsers_agree(again, expected_for(db, [world.group_a.id, world.group_b.id]))
 
 
+async def test_a_parent_who_re_joins_does_not_see_the_sessions_of_the_time_away(client, db, world):
+    groups.leave_group(db, actor=world.actor(db), group_id=world.group_a.id, parent_id=world.parent.id)
+    enrolment = db.scalar(
+        select(m.Enrolment).where(
+            m.Enrolment.parent_id == world.parent.id, m.Enrolment.group_id == world.group_a.id
+        )
+    )
+    # As if she had left three weeks ago; she comes back today.
+    left = enrolment.left_at - dt.timedelta(weeks=3)
+    enrolment.left_at = left
+    db.commit()
+    groups.enrol_parent(db, actor=world.actor(db), group_id=world.group_a.id, parent_id=world.parent.id)
+    db.commit()
+    back = db.scalar(select(m.EnrolmentBreak.rejoined_at))
+    db.commit()
+    _, body = await fetch(client, feed_path(world.parent_secret))
+    expected = expected_for(db, [world.group_a.id, world.group_b.id])
+    away = Counter({i: n for i, n in expected_for(db, [world.group_a.id]).items() if left <= i[1] < back})
+    assert 2 <= sum(away.values()) <= 4  # three weeks of a weekly group
+    # The rule's instants without a session the parent keeps become EXDATEs: both parsers agree.
+    assert_parsers_agree(body, expected - away)
+
+
 HOSTILE = 'Ж;ع,\\\r\n😀\u200f\x00\x07\u2028:"^\t e\u0301 👩‍👧‍👦 \u202e'
 
 
