@@ -26,6 +26,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
@@ -122,9 +123,16 @@ def cell_labels() -> dict[str, tuple[str, str]]:
     }
 
 
-def _figures_rows(f: Figures, *, threshold: int, min_sessions: int) -> list[tuple[str, Cell, str]]:
+def _figures_rows(
+    f: Figures, *, threshold: int, min_sessions: int, one_group: bool = False
+) -> list[tuple[str, Cell, str]]:
+    """The figures as (label, value, kind); ``one_group`` leaves out "groups with sessions
+    held", which for a single group's report is always one."""
+    groups: list[tuple[str, Cell, str]] = (
+        [] if one_group else [(_("Groups with sessions held"), f.groups, INT)]
+    )
     return [
-        (_("Groups with sessions held"), f.groups, INT),
+        *groups,
         (_("Sessions held"), f.sessions_held, INT),
         (_("Sessions cancelled"), f.sessions_cancelled, INT),
         (_("Hours delivered"), f.hours_delivered, HOURS),
@@ -256,16 +264,15 @@ def group_matrix_tables(matrix: GroupMatrix, *, min_sessions: int) -> list[Table
         (_("From"), matrix.cycle_start, DATE),
         (_("To"), matrix.cycle_end, DATE),
         (_("Regular participation threshold (%)"), matrix.threshold, INT),
-        # Without the first figure, "groups with sessions held": this is one group.
-        *_figures_rows(matrix.summary, threshold=matrix.threshold, min_sessions=min_sessions)[1:],
+        *_figures_rows(matrix.summary, threshold=matrix.threshold, min_sessions=min_sessions, one_group=True),
     ]
     summary = _summary_table(summary_rows)
     sessions = [f.session for f in matrix.figures.sessions]
     # A column per session, headed by its local date (and time, where a day has two).
-    days = [s.day for s in sessions]
+    per_day = Counter(s.day for s in sessions)
     headers = [
         f"{s.day.isoformat()} {s.starts_at.astimezone(zone):%H:%M}"
-        if days.count(s.day) > 1
+        if per_day[s.day] > 1
         else s.day.isoformat()
         for s in sessions
     ]

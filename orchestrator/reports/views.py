@@ -145,12 +145,6 @@ class Formats:
         return str(self.locale.languages.get(code, code))
 
 
-def _cell_labels() -> dict[str, tuple[str, str]]:
-    labels = exports.cell_labels()
-    assert set(labels) == set(CELL_CODES)
-    return labels
-
-
 def _percent_ticks(fmt: Formats) -> dict[str, Any]:
     return {"max_value": 1.0, "ticks": [0.25, 0.5, 0.75, 1.0], "tick_label": fmt.percent}
 
@@ -217,7 +211,7 @@ async def group_attendance_page(request: web.Request) -> web.Response:
         {
             "m": matrix,
             "fmt": fmt,
-            "cells": _cell_labels(),
+            "cells": exports.cell_labels(),
             "chart": _group_chart(matrix, fmt),
             "downloads": downloads,
             "printable": request.query.get("view") == "print",
@@ -240,7 +234,7 @@ async def parent_attendance_page(request: web.Request) -> web.Response:
         {
             "s": summary,
             "fmt": Formats(),
-            "cells": _cell_labels(),
+            "cells": exports.cell_labels(),
             "printable": request.query.get("view") == "print",
         },
     )

@@ -189,3 +189,7 @@ def test_group_matrix_csv_keeps_a_formula_like_group_name_as_text():
     assert rows[1] == ["Group", "'=SUM(A1)"]
     with pytest.raises(InvalidInput):
         exports.group_matrix_csv(matrix, min_sessions=6, table="groups")
+
+
+def test_every_matrix_cell_has_a_symbol_and_a_text():
+    assert set(exports.cell_labels()) == set(agg.CELL_CODES)
