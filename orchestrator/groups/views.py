@@ -23,7 +23,7 @@ from orchestrator.errors import Conflict, DomainError, InvalidInput, NotFound
 from orchestrator.groups import api as _api  # noqa: F401  (registers the API routes)
 from orchestrator.groups import csv_import, services, validation
 from orchestrator.i18n import gettext, ngettext
-from orchestrator.models import ROLES, Group, JitsiDeployment, Parent
+from orchestrator.models import ROLES, Group, JitsiDeployment, Parent, utcnow
 from orchestrator.web.context import db_run, render, require_actor
 
 __all__ = ["setup"]
@@ -635,7 +635,7 @@ async def reapply_attendance_policy(request: web.Request) -> web.Response:
             actor=actor,
             centre_id=centre_id,
             since=_date(form, "since"),
-            now=dt.datetime.now(dt.UTC),
+            now=utcnow(),
         )
     except DomainError as e:
         if not _form_error(e):

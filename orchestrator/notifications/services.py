@@ -376,7 +376,7 @@ def notify_session_changed(
         facts=facts,
         session_id=session.id,
         centre_id=centre_id,
-        key_prefix=f"{change}:{session.id}:{session.sequence}:{_epoch(session.starts_at)}",
+        key_prefix=_change_key(change, session),
         recipients=recipients,
         now=now,
     )
@@ -471,6 +471,12 @@ def _notify_removed(
     )
 
 
+def _change_key(change: str, session: Session) -> str:
+    """The key of a change notice, without recipient and channel: a session's "restored" is one
+    notice whether a restore or the end of a removal caused it."""
+    return f"{change}:{session.id}:{session.sequence}:{_epoch(session.starts_at)}"
+
+
 def _notify_back(
     db: DbSession, *, group_id: int, session_id: int, now: dt.datetime, actor_id: int | None
 ) -> list[int]:
@@ -496,7 +502,7 @@ def _notify_back(
         facts=facts,
         session_id=session.id,
         centre_id=centre_id,
-        key_prefix=f"restored:{session.id}:{session.sequence}:{_epoch(session.starts_at)}",
+        key_prefix=_change_key("restored", session),
         recipients=[r for r in recipients if r.ref in told],
         now=now,
     )
