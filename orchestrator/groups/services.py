@@ -1236,22 +1236,25 @@ def enrol_parent(db: Session, *, actor: Actor, group_id: int, parent_id: int) ->
     now = utcnow()
     detail: dict[str, object] = {"parent_id": parent.id}
     if enrolment is None:
+        action = "enrolment.create"
         enrolment = Enrolment(parent_id=parent.id, group_id=group.id, enrolled_at=now)
         db.add(enrolment)
     else:
         # Back after a time away: the sessions held meanwhile were not theirs to attend. Back on
         # the day they left (a leave undone) is no time away: reports count by local day.
-        assert enrolment.left_at is not None
+        action = "enrolment.rejoin"
+        left_at = enrolment.left_at
+        assert left_at is not None
         zone = ZoneInfo(db.get_one(Centre, group.centre_id).timezone)
-        if enrolment.left_at.astimezone(zone).date() != now.astimezone(zone).date():
-            db.add(EnrolmentBreak(enrolment_id=enrolment.id, left_at=enrolment.left_at, rejoined_at=now))
-        detail["left_at"] = enrolment.left_at.isoformat()
+        if left_at.astimezone(zone).date() != now.astimezone(zone).date():
+            db.add(EnrolmentBreak(enrolment_id=enrolment.id, left_at=left_at, rejoined_at=now))
+        detail["left_at"] = left_at.isoformat()
         enrolment.left_at = None
     _flush_unique(db, gettext("The parent was just enrolled by someone else; reload the page."), "parent_id")
     audit.record(
         db,
         actor,
-        "enrolment.rejoin" if "left_at" in detail else "enrolment.create",
+        action,
         object_type="group",
         object_id=group.id,
         centre_id=group.centre_id,

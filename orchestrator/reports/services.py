@@ -816,9 +816,9 @@ def _recorded_in_breaks(
     status (see ``aggregate.group_figures_from_counts``). Few parents take breaks, so this reads
     their marks only."""
     away = {(e.group_id, e.parent_id) for facts in enrolments_of.values() for e in facts if e.breaks}
-    recorded: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     if not away:
         return {}
+    recorded: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     parent_ids = sorted({parent_id for _, parent_id in away})
     for session_id, group_id, parent_id in _rows(
         db,
