@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from typing import Any
 
@@ -167,6 +168,16 @@ async def test_manual_entries_for_an_in_person_session(client, db, world, db_fac
         "Maria": ("absent", 0),
         "Selin": ("excused", 0),
     }
+    # On the page a status entered without minutes shows no minutes, not a measured 0.
+    await login(client, coordinator.email)
+    page = await (await client.get(f"/sessions/{world.session_id}/attendance")).text()
+    rows = re.findall(r'<tr id="parent-(\d+)">(.*?)</tr>', page, re.S)
+    # The third cell of a parent's row: name (th), status, minutes.
+    shown = {int(pid): re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1] for pid, row in rows}
+    assert shown[world.parents["Ayşe"]] == "60"
+    assert shown[world.parents["Maria"]] == "0"  # absent: no one measured any presence
+    assert "–" in shown[world.parents["Selin"]]
+    assert "0" not in shown[world.parents["Selin"]]
     with db_factory() as check:
         (entry, _) = check.scalars(
             select(AuditEntry).where(AuditEntry.action == "attendance.corrected").order_by(AuditEntry.id)

@@ -379,6 +379,7 @@ async def test_centre_report_page(client, world):
     assert "sep=semicolon" in html
     assert "How the figures are counted" in html
     assert "Gruppe Stern" not in html  # the other centre's group
+    assert html.count('href="/reports/centre"') == 1  # the main menu names the report once
     printable = await client.get("/reports/centre?view=print")
     assert 'class="report printable"' in await printable.text()
 
