@@ -81,6 +81,9 @@ class DemoResult:
             f"  Calendar feed of {self.parent_links[0][0]}: {self.parent_feed}",
             f"  Webhooks (prosody event_sync api_prefix): {self.webhook_prefix}",
             f"    Authorization: Bearer {self.webhook_secret}",
+            "  Without a Jitsi of your own, replay a recorded event stream for the next session",
+            "  (in a second terminal, while the service runs): .venv/bin/rucksack demo-webhooks",
+            "  then open the session's attendance from the group page.",
         ]
         return "\n".join(lines)
 

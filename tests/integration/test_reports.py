@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from orchestrator.accounts import services as accounts
-from orchestrator.models import AuditEntry
+from orchestrator.models import AuditEntry, Centre
 from tests import factories as f
 from tests.support import login
 
@@ -242,6 +242,17 @@ async def test_group_matrix_page(client, world):
     assert download.headers["Content-Disposition"].startswith("attachment;")
     printable = await client.get(f"/groups/{world.g1.id}/attendance?view=print")
     assert 'class="report printable"' in await printable.text()
+
+
+async def test_group_matrix_page_before_any_session_is_held(client, world, db):
+    """A new group: the page says no session was held instead of drawing an empty chart."""
+    fresh = f.group(db, db.get(Centre, world.coordinator.centre_id), name="Gruppe Neu", languages=["tr"])
+    f.session(db, fresh, starts_at=dt.datetime(2027, 3, 9, 8, tzinfo=UTC), status="scheduled")
+    db.commit()
+    await login(client, world.coordinator.email)
+    html = await (await client.get(f"/groups/{fresh.id}/attendance")).text()
+    assert "No session of this group has been held yet." in html
+    assert 'role="img"' not in html
 
 
 # --- Parent summary ---------------------------------------------------------------------------
