@@ -239,7 +239,11 @@ def test_a_facilitator_enters_attendance_by_hand_on_a_phone(live_server, browser
     try:
         page = phone.new_page()
         log_in(page, live_server.url, live.facilitator_email)
-        page.goto(f"{live_server.url}/sessions/{live.session_id}/attendance")
+        # The way she gets there: her sessions, the session, its attendance.
+        page.goto(f"{live_server.url}/facilitator")
+        page.locator(f"a[href='/facilitator/sessions/{live.session_id}']").first.click()
+        page.get_by_role("link", name="Anwesenheit: Minuten, Korrekturen, Einträge von Hand").click()
+        assert page.url.endswith(f"/sessions/{live.session_id}/attendance")
         row = page.locator("tr", has=page.locator("th", has_text="Mariam"))
         summary = row.locator("summary", has_text="Von Hand eintragen")
         box = summary.bounding_box()

@@ -234,6 +234,9 @@ async def test_group_matrix_page(client, world):
     assert "<title id=" in html
     assert "How the figures are counted" in html
     assert "anon-e1e1e1e1" not in html  # erased: only her anonymous rows count
+    # Each session's column leads to its attendance page, except a cancelled one's.
+    assert f'href="/sessions/{world.sessions["s1"].id}/attendance"' in html
+    assert f'href="/sessions/{world.sessions["s3"].id}/attendance"' not in html
     # The downloads keep the chosen threshold, and the one the page offers is the one that works.
     xlsx = f"/api/v1/groups/{world.g1.id}/attendance-matrix?threshold=80&amp;format=xlsx"
     assert f'href="{xlsx}"' in html

@@ -370,7 +370,9 @@ async def test_pages_create_a_series_and_change_a_session(client, world, db):
     target = rows[2]
     page = await client.get(f"/sessions/{target.id}")
     assert page.status == 200
-    assert f'action="/sessions/{target.id}/cancel"' in await page.text()
+    html = await page.text()
+    assert f'action="/sessions/{target.id}/cancel"' in html
+    assert f'href="/sessions/{target.id}/attendance"' in html  # the way to who attended
     resp = await client.post(
         f"/sessions/{target.id}/cancel", data={"csrf_token": csrf, "reason": "Ausflug"}, allow_redirects=False
     )
@@ -378,7 +380,9 @@ async def test_pages_create_a_series_and_change_a_session(client, world, db):
     assert resp.headers["Location"] == f"/sessions/{target.id}?done=cancelled"
     assert read(db, lambda: db.get(m.Session, target.id).status) == "cancelled"
     page = await client.get(resp.headers["Location"])
-    assert "Ausflug" in await page.text()
+    html = await page.text()
+    assert "Ausflug" in html
+    assert f'href="/sessions/{target.id}/attendance"' not in html  # cancelled: no attendance
 
     # A wrong form is shown again with the problem, and nothing changes.
     other = rows[3]
