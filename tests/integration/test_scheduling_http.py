@@ -373,6 +373,7 @@ async def test_pages_create_a_series_and_change_a_session(client, world, db):
     html = await page.text()
     assert f'action="/sessions/{target.id}/cancel"' in html
     assert f'href="/sessions/{target.id}/attendance"' in html  # the way to who attended
+    assert f'href="/sessions/{target.id}.ics"' in html
     resp = await client.post(
         f"/sessions/{target.id}/cancel", data={"csrf_token": csrf, "reason": "Ausflug"}, allow_redirects=False
     )
