@@ -143,6 +143,8 @@ class SessionAttendanceView:
     staff: tuple[PersonLine, ...]  # coordinators or admins who looked in; not attendance
     unidentified_occupants: int
     live: bool  # the room may have people in it now: show "in the room now", refresh
+    # Entries by hand and corrections are taken (correct_attendance): started and not cancelled.
+    open_for_entries: bool
     in_room_now: tuple[LivePerson, ...]
     unidentified_in_room_now: int
 
@@ -422,6 +424,7 @@ def session_attendance(
         staff=tuple(observers),
         unidentified_occupants=len(unidentified_keys),
         live=live,
+        open_for_entries=session.status != "cancelled" and now >= session.starts_at,
         in_room_now=in_room,
         unidentified_in_room_now=unidentified_now,
     )

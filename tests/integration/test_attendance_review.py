@@ -185,6 +185,23 @@ async def test_manual_entries_for_an_in_person_session(client, db, world, db_fac
         assert entry.detail["manual_entry"] is True
 
 
+async def test_before_the_start_the_page_offers_no_entries(client, db, world):
+    """Entries are refused before the start (test below); the page does not offer them either."""
+    session = db.get(Session, world.session_id)
+    session.starts_at = utcnow() + dt.timedelta(days=1)
+    session.ends_at = session.starts_at + dt.timedelta(minutes=90)
+    coordinator = coordinator_of(db, world)
+    db.commit()
+    await login(client, coordinator.email)
+    page = await (await client.get(f"/sessions/{world.session_id}/attendance")).text()
+    assert "Die Anwesenheit kann eingetragen werden, sobald das Treffen begonnen hat." in page
+    assert f'action="/sessions/{world.session_id}/attendance/' not in page
+    rows = re.findall(r'<tr id="parent-(\d+)">(.*?)</tr>', page, re.S)
+    assert len(rows) == 3
+    # Nothing recorded yet: no minutes shown rather than a measured-looking 0.
+    assert all("–" in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1] for _, row in rows)
+
+
 async def test_bad_corrections_are_refused_with_a_reason_and_change_nothing(client, db, world, db_factory):
     coordinator = coordinator_of(db, world)
     writer = token(db, coordinator.id, "read", "write")
