@@ -43,6 +43,36 @@ async def _crawl(client, start: str, limit: int = 400) -> dict[str, int]:
     return seen
 
 
+# Pages each role must be able to reach by clicking, not only by typing an address (the session
+# attendance page once existed with no link to it).
+_REACHABLE = {
+    "coordinator": (
+        r"/sessions/\d+/attendance",
+        r"/sessions/\d+",
+        r"/groups/\d+/attendance",
+        r"/groups/\d+/schedule",
+        r"/groups/\d+/handouts",
+        r"/parents/\d+/attendance",
+        r"/parents/\d+/privacy",
+        r"/parents/\d+/link",
+        r"/reports/centre",
+        r"/notifications",
+        r"/centre",
+        r"/deployments/\d+",
+        r"/staff",
+        r"/account/feed",
+    ),
+    "facilitator": (
+        r"/facilitator/sessions/\d+",
+        r"/sessions/\d+/attendance",
+        r"/groups/\d+/attendance",
+        r"/parents/\d+/attendance",
+        r"/account/feed",
+    ),
+    "admin": (r"/admin", r"/admin/statistics", r"/groups/\d+"),
+}
+
+
 @pytest.mark.parametrize("role", ["coordinator", "facilitator", "admin"])
 async def test_every_linked_page_answers_without_error(client, db, settings, role):
     demo = create_demo(db, settings)
@@ -63,6 +93,9 @@ async def test_every_linked_page_answers_without_error(client, db, settings, rol
     # Nothing a role is offered as a link is then refused to it.
     refused = {path: status for path, status in seen.items() if status in (401, 403, 404)}
     assert not refused, refused
+    paths = {urlsplit(path).path for path in seen}
+    unreached = [p for p in _REACHABLE[role] if not any(re.fullmatch(p, path) for path in paths)]
+    assert not unreached, unreached
 
 
 async def test_parent_pages_in_every_language_answer(client, db, settings):
