@@ -46,6 +46,7 @@ from orchestrator.conference import services as conference
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.i18n import gettext
 from orchestrator.models import (
+    Attendance,
     Centre,
     Enrolment,
     Group,
@@ -321,7 +322,9 @@ def queue_due_reminders(db: DbSession, *, now: dt.datetime | None = None) -> lis
             offset = due_offset(session.starts_at, offsets, now)
             if offset is None:
                 continue
-            recipients = _parent_recipients(db, session.group_id) + _staff_recipients(db, session.group_id)
+            recipients = _parent_recipients(
+                db, session.group_id, exclude=_excused_parents(db, session.id)
+            ) + _staff_recipients(db, session.group_id)
             created += _queue(
                 db,
                 facts=functools.partial(_reminder_facts, db, session, now),
@@ -524,6 +527,21 @@ def _joined_parents(db: DbSession, session_id: int) -> set[int]:
     return {pid for pid in [*visits, *present] if pid is not None}
 
 
+def _excused_parents(db: DbSession, session_id: int) -> set[int]:
+    """Parents excused for the session (they called in): no reminder, no "it has started"."""
+    return {
+        pid
+        for pid in db.scalars(
+            select(Attendance.parent_id).where(
+                Attendance.session_id == session_id,
+                Attendance.override_status == "excused",
+                Attendance.parent_id.is_not(None),
+            )
+        )
+        if pid is not None
+    }
+
+
 def notify_session_started(db: DbSession, *, session_id: int, now: dt.datetime | None = None) -> list[int]:
     """ "The session has started" to the enrolled parents who have not joined it yet.
 
@@ -534,7 +552,9 @@ def notify_session_started(db: DbSession, *, session_id: int, now: dt.datetime |
     session = db.get(Session, session_id)
     if session is None or session.status != "live" or session.ends_at <= now:
         return []
-    recipients = _parent_recipients(db, session.group_id, exclude=_joined_parents(db, session.id))
+    recipients = _parent_recipients(
+        db, session.group_id, exclude=_joined_parents(db, session.id) | _excused_parents(db, session.id)
+    )
     facts, centre_id = _facts(db, session, "started", now=now)
     launched = session.launched_at or session.starts_at
     return _queue(

@@ -317,6 +317,34 @@ def test_started_goes_to_parents_who_have_not_joined(db):
     )
 
 
+def test_a_parent_excused_ahead_gets_no_reminder_and_no_started_notice(db):
+    """She called in sick: the 1-hour reminder and "it has started, join now" would only nag."""
+    w = arrange(db, starts_at=START)
+    db.add(
+        m.Attendance(
+            session_id=w.session.id,
+            parent_id=w.ayse.id,
+            role="parent",
+            computed_minutes=0,
+            computed_status="absent",
+            late=False,
+            left_early=False,
+            override_status="excused",
+            override_reason="child ill, called in",
+        )
+    )
+    db.commit()
+    created = notifications.queue_due_reminders(db, now=START - dt.timedelta(minutes=59))
+    db.commit()
+    assert {r.parent_id for r in rows(db) if r.id in created} == {w.anna.id, w.amal.id, None}
+    w.session.status = "live"
+    w.session.launched_at = START
+    db.commit()
+    started = notifications.notify_session_started(db, session_id=w.session.id, now=START)
+    db.commit()
+    assert {r.parent_id for r in rows(db) if r.id in started} == {w.anna.id, w.amal.id}
+
+
 # -- delivery --------------------------------------------------------------------------------
 
 
