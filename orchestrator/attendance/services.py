@@ -143,8 +143,10 @@ class SessionAttendanceView:
     staff: tuple[PersonLine, ...]  # coordinators or admins who looked in; not attendance
     unidentified_occupants: int
     live: bool  # the room may have people in it now: show "in the room now", refresh
-    # Entries by hand and corrections are taken (correct_attendance): started and not cancelled.
+    # What correct_attendance takes now: any entry once the session has started; before the
+    # start only "excused" (a parent who called in). Nothing for a cancelled session.
     open_for_entries: bool
+    open_for_excuses: bool
     in_room_now: tuple[LivePerson, ...]
     unidentified_in_room_now: int
 
@@ -425,6 +427,7 @@ def session_attendance(
         unidentified_occupants=len(unidentified_keys),
         live=live,
         open_for_entries=session.status != "cancelled" and now >= session.starts_at,
+        open_for_excuses=session.status != "cancelled",
         in_room_now=in_room,
         unidentified_in_room_now=unidentified_now,
     )
@@ -514,7 +517,8 @@ def correct_attendance(
     ``status`` and/or ``minutes`` (at least one) replace what the events say; each correction
     replaces the previous one as a whole. Minutes without a status get the status the centre's
     policy gives those minutes (so "60 minutes" reads "present", not "absent"). The reason is
-    required. Writes an audit entry with the values before and after.
+    required. Before the session starts only ``excused`` is taken (a parent who called in ahead).
+    Writes an audit entry with the values before and after.
     """
     session, group, centre = _session_for(db, actor, session_id)
     reason = _clean_reason(reason, required=True)
@@ -534,8 +538,14 @@ def correct_attendance(
         raise InvalidInput(gettext("give a status, minutes, or both"), field="status")
     if session.status == "cancelled":
         raise Conflict(gettext("The session was cancelled; it has no attendance."))
-    if now < session.starts_at:
-        raise Conflict(gettext("attendance can be entered once the session has started"))
+    # Before the start the only thing anyone can know is that a parent will not come (she called
+    # in): "excused" may be entered ahead; presence and minutes only once the session has begun.
+    if now < session.starts_at and (status != "excused" or minutes is not None):
+        raise Conflict(
+            gettext(
+                "before the session starts a parent can only be excused; other entries once it has started"
+            )
+        )
 
     lock_sessions(db, [session.id])  # serialises with event processing writing this row
     row = _parent_row(db, session, group, parent_id)

@@ -209,7 +209,10 @@ async def api_session_attendance(request: web.Request) -> web.Response:
 @api.route(
     "POST",
     "/sessions/{session_id}/attendance/{parent_id}",
-    summary="Correct a parent's attendance, or enter it by hand (status and/or minutes, with a reason)",
+    summary=(
+        "Correct a parent's attendance, or enter it by hand (status and/or minutes, with a reason); "
+        "before the session starts only status 'excused' (409 otherwise)"
+    ),
     tag="attendance",
     scope="write",
     body=CorrectionIn,

@@ -185,21 +185,51 @@ async def test_manual_entries_for_an_in_person_session(client, db, world, db_fac
         assert entry.detail["manual_entry"] is True
 
 
-async def test_before_the_start_the_page_offers_no_entries(client, db, world):
-    """Entries are refused before the start (test below); the page does not offer them either."""
+async def test_before_the_start_a_parent_can_be_excused_and_nothing_else(client, db, world, db_factory):
+    """A mother calls the day before: the facilitator records her as excused. Presence and minutes
+    wait for the session to start, and the page offers only what the service takes."""
     session = db.get(Session, world.session_id)
     session.starts_at = utcnow() + dt.timedelta(days=1)
     session.ends_at = session.starts_at + dt.timedelta(minutes=90)
     coordinator = coordinator_of(db, world)
     db.commit()
-    await login(client, coordinator.email)
-    page = await (await client.get(f"/sessions/{world.session_id}/attendance")).text()
-    assert "Die Anwesenheit kann eingetragen werden, sobald das Treffen begonnen hat." in page
-    assert f'action="/sessions/{world.session_id}/attendance/' not in page
+    csrf = await login(client, coordinator.email)
+    page_url = f"/sessions/{world.session_id}/attendance"
+    page = await (await client.get(page_url)).text()
+    assert "Ein Elternteil, der sich abgemeldet hat, kann schon jetzt entschuldigt werden." in page
     rows = re.findall(r'<tr id="parent-(\d+)">(.*?)</tr>', page, re.S)
     assert len(rows) == 3
-    # Nothing recorded yet: no minutes shown rather than a measured-looking 0.
-    assert all("–" in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1] for _, row in rows)
+    for _, row in rows:
+        assert "Vorab entschuldigen" in row
+        assert '<input type="hidden" name="status" value="excused">' in row
+        assert 'name="minutes"' not in row
+        # Nothing recorded yet: no minutes shown rather than a measured-looking 0.
+        assert "–" in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1]
+
+    selin = world.parents["Selin"]
+    resp = await client.post(
+        f"{page_url}/{selin}",
+        data={"csrf_token": csrf, "status": "excused", "reason": "Kind krank, hat angerufen"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    page = await (await client.get(page_url)).text()
+    row = dict(re.findall(r'<tr id="parent-(\d+)">(.*?)</tr>', page, re.S))[str(selin)]
+    assert "entschuldigt" in row
+    assert "Kind krank, hat angerufen" in row
+
+    # Anything else before the start is refused with the reason, and changes nothing.
+    resp = await client.post(
+        f"{page_url}/{world.parents['Maria']}",
+        data={"csrf_token": csrf, "status": "present", "reason": "x"},
+    )
+    assert resp.status == 409
+    assert "kann ein Elternteil nur entschuldigt werden" in await resp.text()
+    with db_factory() as check:
+        rows_now = check.scalars(select(Attendance).where(Attendance.session_id == world.session_id)).all()
+        assert [(r.parent_id, r.override_status) for r in rows_now] == [(selin, "excused")]
+        (entry,) = check.scalars(select(AuditEntry).where(AuditEntry.object_type == "attendance")).all()
+        assert entry.detail["after"]["override_status"] == "excused"
 
 
 async def test_bad_corrections_are_refused_with_a_reason_and_change_nothing(client, db, world, db_factory):
@@ -236,13 +266,15 @@ async def test_bad_corrections_are_refused_with_a_reason_and_change_nothing(clie
     )
     assert bad_json.status == 400
 
-    # A session still to come, and a cancelled one, take no attendance.
+    # A session still to come takes only "excused" (without minutes); a cancelled one nothing.
     with db_factory() as change:
         session = change.get(Session, world.session_id)
         session.starts_at = utcnow() + dt.timedelta(days=1)
         session.ends_at = session.starts_at + dt.timedelta(hours=1)
         change.commit()
     await refused(f"{base}/{ayse}", {"status": "present", "reason": "x"}, 409)
+    await refused(f"{base}/{ayse}", {"minutes": 30, "reason": "x"}, 409)
+    await refused(f"{base}/{ayse}", {"status": "excused", "minutes": 0, "reason": "x"}, 409)
     with db_factory() as change:
         session = change.get(Session, world.session_id)
         session.starts_at = utcnow() - dt.timedelta(days=1)
