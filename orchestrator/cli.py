@@ -167,7 +167,11 @@ def cmd_demo_webhooks(settings: Settings, args: argparse.Namespace) -> None:
         except urllib.error.URLError as e:
             raise CommandError(f"cannot reach {base}: {e.reason} (is `rucksack serve` running?)") from None
         print(f"{status} {endpoint}")
-    print("Posted. The worker turns them into attendance within seconds: see the session's attendance page.")
+    print(
+        "Posted. The worker turns them into attendance within seconds: see the session's attendance page\n"
+        "(group page -> Attendance -> the session's date). Corrections can be made there once the\n"
+        "session has started; until then a parent can only be excused."
+    )
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
