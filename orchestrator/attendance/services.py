@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,6 +62,7 @@ __all__ = [
     "SessionAttendanceView",
     "clear_correction",
     "correct_attendance",
+    "mark_present_by_hand",
     "reapply_policy",
     "session_attendance",
     "who_is_in_now",
@@ -590,6 +592,39 @@ def correct_attendance(
     )
     entry.at = now
     return row
+
+
+def mark_present_by_hand(
+    db: DbSession,
+    *,
+    actor: Actor,
+    session_id: int,
+    parent_ids: Sequence[int],
+    reason: str,
+    now: dt.datetime,
+) -> list[Attendance]:
+    """Marks several parents present at once: an in-person session, where nobody joined online and
+    the facilitator ticks off who came. Each parent gets a correction of their own (status present,
+    no minutes, the shared reason) with its audit entry, exactly as ``correct_attendance`` makes
+    one. All or nothing: one parent the session does not take (not enrolled, say) refuses the
+    whole list, in the caller's transaction.
+    """
+    unique = list(dict.fromkeys(parent_ids))
+    if not unique:
+        raise InvalidInput(gettext("tick at least one parent"), field="parent_ids")
+    return [
+        correct_attendance(
+            db,
+            actor=actor,
+            session_id=session_id,
+            parent_id=parent_id,
+            status="present",
+            minutes=None,
+            reason=reason,
+            now=now,
+        )
+        for parent_id in unique
+    ]
 
 
 def clear_correction(

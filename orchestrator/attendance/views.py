@@ -376,6 +376,32 @@ async def correct_form(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/sessions/{session_id}/attendance#parent-{parent_id}")
 
 
+async def present_form(request: web.Request) -> web.Response:
+    """The in-person form: the parents ticked as having come are marked present, one reason."""
+    actor = await require_actor(request, "coordinator", "facilitator")
+    session_id, _ = _ids(request)
+    form = await request.post()
+    try:
+        parent_ids = [int(str(value)) for value in form.getall("parent_id", [])]
+    except ValueError:
+        raise web.HTTPBadRequest(text="parent_id must be a number") from None
+    try:
+        await db_run(
+            request,
+            services.mark_present_by_hand,
+            actor=actor,
+            session_id=session_id,
+            parent_ids=parent_ids,
+            reason=str(form.get("reason") or ""),
+            now=utcnow(),
+        )
+    except DomainError as e:
+        if e.status == 404:
+            raise
+        return await session_page(request, error=_form_error(e), status=e.status)
+    raise web.HTTPSeeOther(f"/sessions/{session_id}/attendance#parents")
+
+
 async def clear_form(request: web.Request) -> web.Response:
     actor = await require_actor(request, "coordinator", "facilitator")
     session_id, parent_id = _ids(request)
@@ -401,6 +427,7 @@ def _form_error(error: DomainError) -> str:
         "minutes": i18n.gettext("The minutes are outside what this session allows."),
         "status": i18n.gettext("Choose a status or enter minutes."),
         "parent_id": i18n.gettext("This parent is not enrolled in the group."),
+        "parent_ids": i18n.gettext("Tick the parents who came."),
     }
     if error.field in messages:
         return messages[error.field]
@@ -410,5 +437,6 @@ def _form_error(error: DomainError) -> str:
 def setup(app: web.Application) -> None:
     app.router.add_get(r"/sessions/{session_id:\d+}/attendance", session_page)
     app.router.add_get(r"/sessions/{session_id:\d+}/attendance/now", in_room_fragment)
+    app.router.add_post(r"/sessions/{session_id:\d+}/attendance/present", present_form)
     app.router.add_post(r"/sessions/{session_id:\d+}/attendance/{parent_id:\d+}", correct_form)
     app.router.add_post(r"/sessions/{session_id:\d+}/attendance/{parent_id:\d+}/clear", clear_form)

@@ -185,6 +185,66 @@ async def test_manual_entries_for_an_in_person_session(client, db, world, db_fac
         assert entry.detail["manual_entry"] is True
 
 
+async def test_an_in_person_session_is_ticked_off_in_one_go(client, db, world, db_factory):
+    """The group met at the KiTa: the facilitator ticks who came, gives one reason, and each of
+    them gets a correction of their own, audited; nobody else changes."""
+    coordinator = coordinator_of(db, world)
+    db.commit()
+    csrf = await login(client, coordinator.email)
+    page_url = f"/sessions/{world.session_id}/attendance"
+    page = await (await client.get(page_url)).text()
+    assert f'action="{page_url}/present"' in page
+    ayse, maria, selin = (world.parents[n] for n in ("Ayşe", "Maria", "Selin"))
+
+    # Nobody ticked, or no reason: refused with the reason, nothing stored.
+    for data in ({"reason": "vor Ort"}, {"parent_id": str(ayse), "reason": " "}):
+        resp = await client.post(f"{page_url}/present", data={"csrf_token": csrf, **data})
+        assert resp.status == 422
+    # One parent the session does not know refuses the whole list.
+    stranger = factories.parent(db, db.get(Centre, coordinator.centre_id))
+    db.commit()
+    resp = await client.post(
+        f"{page_url}/present",
+        data=[
+            ("csrf_token", csrf),
+            ("parent_id", str(ayse)),
+            ("parent_id", str(stranger.id)),
+            ("reason", "x"),
+        ],
+    )
+    assert resp.status == 422
+    with db_factory() as check:
+        assert check.scalars(select(Attendance)).all() == []
+
+    resp = await client.post(
+        f"{page_url}/present",
+        data=[
+            ("csrf_token", csrf),
+            ("parent_id", str(ayse)),
+            ("parent_id", str(selin)),
+            ("parent_id", str(selin)),  # a double tick counts once
+            ("reason", "vor Ort in der KiTa"),
+        ],
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    assert resp.headers["Location"] == f"{page_url}#parents"
+    with db_factory() as check:
+        rows = {r.parent_id: r for r in check.scalars(select(Attendance))}
+        assert {pid: (r.override_status, r.override_minutes) for pid, r in rows.items()} == {
+            ayse: ("present", None),
+            selin: ("present", None),
+        }
+        entries = check.scalars(select(AuditEntry).where(AuditEntry.object_type == "attendance")).all()
+        assert sorted(e.detail["parent_id"] for e in entries) == sorted([ayse, selin])
+        assert {e.detail["reason"] for e in entries} == {"vor Ort in der KiTa"}
+    # The form now offers only Maria, who is still unrecorded.
+    page = await (await client.get(page_url)).text()
+    form = page[page.index(f'action="{page_url}/present"') :]
+    form = form[: form.index("</form>")]
+    assert re.findall(r'name="parent_id" value="(\d+)"', form) == [str(maria)]
+
+
 async def test_before_the_start_a_parent_can_be_excused_and_nothing_else(client, db, world, db_factory):
     """A mother calls the day before: the facilitator records her as excused. Presence and minutes
     wait for the session to start, and the page offers only what the service takes."""
