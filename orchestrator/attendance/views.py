@@ -16,6 +16,7 @@ API (``/api/v1``): ``GET /sessions/{session_id}/attendance`` (scope read),
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Literal
 
 from aiohttp import web
@@ -357,23 +358,30 @@ async def correct_form(request: web.Request) -> web.Response:
         minutes = int(raw_minutes) if raw_minutes else None
     except ValueError:
         return await session_page(request, error=i18n.gettext("Minutes must be a whole number."), status=422)
+    return await _submit(
+        request,
+        services.correct_attendance,
+        then=f"/sessions/{session_id}/attendance#parent-{parent_id}",
+        actor=actor,
+        session_id=session_id,
+        parent_id=parent_id,
+        status=status,
+        minutes=minutes,
+        reason=str(form.get("reason") or ""),
+    )
+
+
+async def _submit(
+    request: web.Request, use_case: Callable[..., object], *, then: str, **arguments: Any
+) -> web.Response:
+    """Runs a form's use case: on success to ``then``; refused, the page again with the reason."""
     try:
-        await db_run(
-            request,
-            services.correct_attendance,
-            actor=actor,
-            session_id=session_id,
-            parent_id=parent_id,
-            status=status,
-            minutes=minutes,
-            reason=str(form.get("reason") or ""),
-            now=utcnow(),
-        )
+        await db_run(request, use_case, now=utcnow(), **arguments)
     except DomainError as e:
         if e.status == 404:
             raise
         return await session_page(request, error=_form_error(e), status=e.status)
-    raise web.HTTPSeeOther(f"/sessions/{session_id}/attendance#parent-{parent_id}")
+    raise web.HTTPSeeOther(then)
 
 
 async def present_form(request: web.Request) -> web.Response:
@@ -385,21 +393,15 @@ async def present_form(request: web.Request) -> web.Response:
         parent_ids = [int(str(value)) for value in form.getall("parent_id", [])]
     except ValueError:
         raise web.HTTPBadRequest(text="parent_id must be a number") from None
-    try:
-        await db_run(
-            request,
-            services.mark_present_by_hand,
-            actor=actor,
-            session_id=session_id,
-            parent_ids=parent_ids,
-            reason=str(form.get("reason") or ""),
-            now=utcnow(),
-        )
-    except DomainError as e:
-        if e.status == 404:
-            raise
-        return await session_page(request, error=_form_error(e), status=e.status)
-    raise web.HTTPSeeOther(f"/sessions/{session_id}/attendance#parents")
+    return await _submit(
+        request,
+        services.mark_present_by_hand,
+        then=f"/sessions/{session_id}/attendance#parents",
+        actor=actor,
+        session_id=session_id,
+        parent_ids=parent_ids,
+        reason=str(form.get("reason") or ""),
+    )
 
 
 async def clear_form(request: web.Request) -> web.Response:
