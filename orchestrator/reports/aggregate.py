@@ -418,7 +418,10 @@ def group_figures(
         held = present = partial = excused = 0
         for s in ordered:
             if not s.held:
-                cells.append(CANCELLED if s.status == "cancelled" else UPCOMING)
+                # A parent excused ahead (she called in) shows so in the coming session's cell;
+                # like every cell of a session not held, it counts nowhere.
+                ahead = statuses.get(s.id) == "excused"
+                cells.append(CANCELLED if s.status == "cancelled" else "excused" if ahead else UPCOMING)
                 continue
             status = statuses.get(s.id)
             if not window.contains(s) and status not in RECORDED:

@@ -205,6 +205,16 @@ def test_excused_stays_in_the_denominator():
     assert (line.attended, line.excused, line.held, line.rate) == (2, 2, 4, 0.5)
 
 
+def test_an_excuse_ahead_shows_in_the_coming_session_and_counts_nowhere():
+    sessions = [session(1, day(9, 8)), session(2, day(12, 15), status="scheduled")]  # 2: future
+    marks = [Mark(1, 1, "present"), Mark(2, 1, "excused")]
+    fig = agg.group_figures(1, sessions, [enrolment(1, dt.date(2026, 9, 1))], marks)
+    (line,) = fig.lines
+    assert line.cells == ("present", "excused")
+    assert (line.attended, line.excused, line.held) == (1, 0, 1)
+    assert fig.sessions[1].expected == 0
+
+
 def test_only_absent_rows_without_enrolment_are_not_a_member():
     sessions = [session(1, day(9, 8))]
     fig = agg.group_figures(1, sessions, [], [Mark(1, 7, "absent")])
