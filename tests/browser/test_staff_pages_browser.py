@@ -263,3 +263,36 @@ def test_a_facilitator_enters_attendance_by_hand_on_a_phone(live_server, browser
         page.screenshot(path=artifacts_dir / "facilitator-attendance-by-hand-360.png", full_page=True)
     finally:
         phone.close()
+
+
+def test_a_facilitator_ticks_off_an_in_person_session_on_a_phone(
+    live_server, browser, live, artifacts_dir: Path
+):
+    """The group met at the KiTa: on her phone the facilitator ticks who came and saves once."""
+    phone = browser.new_context(
+        viewport={"width": 360, "height": 780}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    try:
+        page = phone.new_page()
+        log_in(page, live_server.url, live.facilitator_email)
+        page.goto(f"{live_server.url}/sessions/{live.session_id}/attendance")
+        page.locator("#in-person summary", has_text="Vor Ort: ankreuzen, wer gekommen ist").click()
+        form = page.locator("#in-person form")
+        for name in ("Ayşe", "Mariam"):
+            box = form.get_by_label(name)
+            reach = box.bounding_box()
+            assert reach is not None
+            assert reach["x"] + reach["width"] <= 360
+            box.check()
+        form.get_by_label("Grund (Pflichtfeld)").fill("vor Ort in der KiTa")
+        page.screenshot(path=artifacts_dir / "facilitator-in-person-360.png", full_page=True)
+        with page.expect_navigation():
+            form.get_by_role("button", name="Als anwesend eintragen").click()
+        for name in ("Ayşe", "Mariam"):
+            text = page.locator("tr", has=page.locator("th", has_text=name)).inner_text()
+            assert "anwesend" in text
+            assert "vor Ort in der KiTa" in text
+        # Everyone is recorded now: the form is not offered again.
+        assert page.locator("#in-person").count() == 0
+    finally:
+        phone.close()
