@@ -178,13 +178,58 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as e:
         details = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
-            for err in e.errors(include_url=False, include_context=False, include_input=False)
+            {
+                "field": ".".join(str(p) for p in err["loc"]) or "(body)",
+                "type": err["type"],
+                "message": _validation_message(err["type"], err.get("ctx") or {}, err["msg"]),
+            }
+            for err in e.errors(include_url=False, include_input=False)
         ]
         first = details[0]
         raise InvalidInput(
             f"{first['field']}: {first['message']}", field=first["field"], details=details
         ) from None
+
+
+# pydantic's own messages are English; the API answers in its user's language (design: errors in
+# the staff member's language), so the common kinds of mistake are worded here. ``type`` in each
+# detail stays pydantic's stable code for programs; a kind not listed keeps pydantic's words.
+def _validation_message(kind: str, ctx: dict[str, Any], fallback: str) -> str:
+    simple = {
+        "missing": lambda: gettext("is required"),
+        "extra_forbidden": lambda: gettext("is not a field of this request"),
+        "int_type": lambda: gettext("must be a whole number"),
+        "int_parsing": lambda: gettext("must be a whole number"),
+        "int_from_float": lambda: gettext("must be a whole number"),
+        "float_type": lambda: gettext("must be a number"),
+        "float_parsing": lambda: gettext("must be a number"),
+        "bool_type": lambda: gettext("must be true or false"),
+        "bool_parsing": lambda: gettext("must be true or false"),
+        "string_type": lambda: gettext("must be text"),
+        "list_type": lambda: gettext("must be a list"),
+        "dict_type": lambda: gettext("must be a JSON object"),
+        "model_type": lambda: gettext("must be a JSON object"),
+        "string_too_short": lambda: gettext("must have at least %(n)s characters") % {"n": ctx["min_length"]},
+        "string_too_long": lambda: gettext("must have at most %(n)s characters") % {"n": ctx["max_length"]},
+        "too_short": lambda: gettext("must have at least %(n)s items") % {"n": ctx["min_length"]},
+        "too_long": lambda: gettext("must have at most %(n)s items") % {"n": ctx["max_length"]},
+        "greater_than_equal": lambda: gettext("must be at least %(n)s") % {"n": ctx["ge"]},
+        "greater_than": lambda: gettext("must be more than %(n)s") % {"n": ctx["gt"]},
+        "less_than_equal": lambda: gettext("must be at most %(n)s") % {"n": ctx["le"]},
+        "less_than": lambda: gettext("must be less than %(n)s") % {"n": ctx["lt"]},
+        "literal_error": lambda: gettext("must be one of %(choices)s") % {"choices": ctx["expected"]},
+        "enum": lambda: gettext("must be one of %(choices)s") % {"choices": ctx["expected"]},
+    }
+    try:
+        if kind in simple:
+            return simple[kind]()
+    except KeyError:  # a context pydantic did not give: its own words are still right
+        return fallback
+    if kind.startswith("datetime") or kind == "timezone_aware":
+        return gettext("must be a date and time with its time zone (ISO 8601)")
+    if kind.startswith("date"):
+        return gettext("must be a date (YYYY-MM-DD)")
+    return fallback
 
 
 api = Api()

@@ -61,3 +61,39 @@ async def test_the_api_answers_in_the_language_of_the_token_user(client, db):
     english = await client.get(path + "&lang=en", headers=auth)
     assert english.status == 422
     assert (await english.json())["error"]["message"] == "the range ends before it starts"
+
+
+async def test_a_malformed_api_body_is_explained_in_the_users_language(client, db):
+    """Type and shape mistakes (caught by the request schema) are worded like every other error;
+    each detail keeps the schema's stable code for programs."""
+    centre = factories.centre(db)
+    coordinator = factories.quick_user(db, "coordinator", centre)
+    _, token = factories.api_token(db, coordinator)
+    db.commit()
+    body = {
+        "centre_id": centre.id,
+        "name": "x" * 201,
+        "languages": "tr",
+        "cycle_start": "im Herbst",
+        "cycle_end": "2027-07-31",
+        "colour": "blue",
+    }
+    auth = {"Authorization": f"Bearer {token}"}
+
+    german = await client.post("/api/v1/groups", json=body, headers=auth)
+    assert german.status == 422
+    error = (await german.json())["error"]
+    assert error["field"] == "name"
+    assert error["message"] == "name: darf höchstens 200 Zeichen haben"
+    assert {(d["field"], d["type"], d["message"]) for d in error["details"]} == {
+        ("name", "string_too_long", "darf höchstens 200 Zeichen haben"),
+        ("languages", "list_type", "muss eine Liste sein"),
+        ("cycle_start", "date_from_datetime_parsing", "muss ein Datum sein (JJJJ-MM-TT)"),
+        ("colour", "extra_forbidden", "ist kein Feld dieser Anfrage"),
+    }
+
+    english = await client.post("/api/v1/groups?lang=en", json=body, headers=auth)
+    assert english.status == 422
+    details = {d["field"]: d["message"] for d in (await english.json())["error"]["details"]}
+    assert details["name"] == "must have at most 200 characters"
+    assert details["cycle_start"] == "must be a date (YYYY-MM-DD)"
