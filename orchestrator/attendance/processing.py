@@ -51,13 +51,13 @@ from orchestrator.attendance.compute import (
     SessionAttendance,
     compute_attendance,
 )
+from orchestrator.groups.breaks import breaks_by_enrolment
 from orchestrator.hooks.inbox import event_from_json, event_to_json, stored_event
 from orchestrator.models import (
     Attendance,
     Centre,
     ConferenceEvent,
     Enrolment,
-    EnrolmentBreak,
     Group,
     GroupFacilitator,
     Parent,
@@ -497,13 +497,7 @@ class _Directory:
                 )
             ):
                 leaders[group_id].add(staff_id)
-            breaks: defaultdict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-            for enrolment_id, gone_at, back_at in db.execute(
-                select(EnrolmentBreak.enrolment_id, EnrolmentBreak.left_at, EnrolmentBreak.rejoined_at)
-                .join(Enrolment, Enrolment.id == EnrolmentBreak.enrolment_id)
-                .where(Enrolment.group_id.in_(groups))
-            ):
-                breaks[enrolment_id].append((gone_at, back_at))
+            breaks = breaks_by_enrolment(db, Enrolment.group_id.in_(groups))
             for enrolment_id, group_id, parent_id, enrolled_at, left_at in db.execute(
                 select(
                     Enrolment.id,
@@ -518,7 +512,7 @@ class _Directory:
                 # One entry per time in the group: a parent who left and came back was not
                 # expected at the sessions in between.
                 start = enrolled_at
-                for gone, back in sorted(breaks.get(enrolment_id, ())):
+                for gone, back in breaks.get(enrolment_id, ()):
                     enrolments[group_id].append((parent_id, start, gone))
                     start = back
                 enrolments[group_id].append((parent_id, start, left_at))

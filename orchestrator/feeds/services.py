@@ -51,11 +51,11 @@ from orchestrator.conference.deployments import DeploymentUnusable
 from orchestrator.errors import Forbidden, InvalidInput, NotFound
 from orchestrator.feeds import links
 from orchestrator.groups import services as groups
+from orchestrator.groups.breaks import breaks_by_enrolment
 from orchestrator.models import (
     AccessSecret,
     Centre,
     Enrolment,
-    EnrolmentBreak,
     Group,
     GroupFacilitator,
     Parent,
@@ -193,13 +193,7 @@ def _scope(db: DbSession, owner: FeedOwner) -> dict[int, _ScopedGroup]:
             .join(Centre, Centre.id == Group.centre_id)
             .where(Enrolment.parent_id == owner.owner_id)
         ).all()
-        away: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-        for enrolment_id, left_at, rejoined_at in db.execute(
-            select(EnrolmentBreak.enrolment_id, EnrolmentBreak.left_at, EnrolmentBreak.rejoined_at).where(
-                EnrolmentBreak.enrolment_id.in_([row[3] for row in rows])
-            )
-        ):
-            away[enrolment_id].append((left_at, rejoined_at))
+        away = breaks_by_enrolment(db, Enrolment.parent_id == owner.owner_id)
         return {
             group.id: _ScopedGroup(group, zone, cutoff, tuple(away.get(enrolment_id, ())))
             for group, zone, cutoff, enrolment_id in rows

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +39,7 @@ from sqlalchemy.orm import Session as DbSession
 from orchestrator import audit
 from orchestrator.access import Actor, require_centre, require_role
 from orchestrator.errors import NotFound
+from orchestrator.groups.breaks import breaks_by_enrolment
 from orchestrator.hooks.inbox import event_to_json, stored_event
 from orchestrator.i18n import gettext
 from orchestrator.models import (
@@ -49,7 +49,6 @@ from orchestrator.models import (
     Centre,
     ConferenceEvent,
     Enrolment,
-    EnrolmentBreak,
     Group,
     JitsiDeployment,
     Notification,
@@ -437,13 +436,7 @@ def export_parent(
     enrolments = db.scalars(
         select(Enrolment).where(Enrolment.parent_id == parent.id).order_by(Enrolment.id)
     ).all()
-    breaks: dict[int, list[EnrolmentBreak]] = defaultdict(list)
-    for b in db.scalars(
-        select(EnrolmentBreak)
-        .where(EnrolmentBreak.enrolment_id.in_([e.id for e in enrolments]))
-        .order_by(EnrolmentBreak.left_at)
-    ):
-        breaks[b.enrolment_id].append(b)
+    breaks = breaks_by_enrolment(db, Enrolment.parent_id == parent.id)
     attendance = db.execute(
         select(Attendance, Session)
         .join(Session, Session.id == Attendance.session_id)
@@ -529,7 +522,8 @@ def export_parent(
                 "enrolled_at": _iso(e.enrolled_at),
                 "left_at": _iso(e.left_at),
                 "breaks": [
-                    {"left_at": _iso(b.left_at), "rejoined_at": _iso(b.rejoined_at)} for b in breaks[e.id]
+                    {"left_at": _iso(left_at), "rejoined_at": _iso(rejoined_at)}
+                    for left_at, rejoined_at in breaks.get(e.id, ())
                 ],
             }
             for e in enrolments

@@ -27,12 +27,12 @@ from sqlalchemy.orm import Session as DbSession
 from orchestrator import audit
 from orchestrator.access import Actor, require_group, require_role
 from orchestrator.errors import Forbidden, InvalidInput, NotFound
+from orchestrator.groups.breaks import breaks_by_enrolment
 from orchestrator.i18n import gettext
 from orchestrator.models import (
     Attendance,
     Centre,
     Enrolment,
-    EnrolmentBreak,
     Group,
     GroupFacilitator,
     Parent,
@@ -182,15 +182,10 @@ def _enrolments(
 ) -> list[tuple[EnrolmentFact, dt.datetime, str]]:
     """Enrolments with their breaks, ``enrolled_at`` and the parent's display name (a random
     label once the parent is anonymised)."""
-    breaks: dict[int, list[aggregate.Break]] = defaultdict(list)
-    for enrolment_id, left_at, rejoined_at in _rows(
-        db,
-        select(EnrolmentBreak.enrolment_id, EnrolmentBreak.left_at, EnrolmentBreak.rejoined_at)
-        .join(Enrolment, Enrolment.id == EnrolmentBreak.enrolment_id)
-        .where(where)
-        .order_by(EnrolmentBreak.left_at),
-    ):
-        breaks[enrolment_id].append(aggregate.Break(left_at, rejoined_at.astimezone(zone).date()))
+    breaks = {
+        enrolment_id: tuple(aggregate.Break(left, back.astimezone(zone).date()) for left, back in times)
+        for enrolment_id, times in breaks_by_enrolment(db, where).items()
+    }
     rows = _rows(
         db,
         select(
@@ -208,7 +203,7 @@ def _enrolments(
     return [
         (
             EnrolmentFact(
-                r[0], r[1], r[2].astimezone(zone).date(), r[3], r[5] is not None, tuple(breaks.get(r[6], ()))
+                r[0], r[1], r[2].astimezone(zone).date(), r[3], r[5] is not None, breaks.get(r[6], ())
             ),
             r[2],
             r[4],
