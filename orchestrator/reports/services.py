@@ -544,8 +544,7 @@ def export_group_matrix(
     """A group's attendance matrix as a CSV or XLSX file, for whoever may see the matrix (the
     centre's coordinators, the group's facilitators). It names parents, so every export is
     audited (``report.export``)."""
-    if fmt not in ("csv", "xlsx"):
-        raise InvalidInput(gettext("format must be json, csv or xlsx"), field="format")
+    _check_export_format(fmt)
     matrix = group_matrix(db, actor=actor, group_id=group_id, threshold=threshold, now=now)
     if fmt == "csv":
         file = exports.group_matrix_csv(
@@ -553,21 +552,50 @@ def export_group_matrix(
         )
     else:
         file = exports.group_matrix_xlsx(matrix, min_sessions=DEFAULT_MIN_SESSIONS)
+    _record_export(
+        db,
+        actor,
+        ("group", group_id, matrix.centre_id),
+        fmt=fmt,
+        table=table,
+        report="group",
+        threshold=matrix.threshold,
+    )
+    return file
+
+
+def _check_export_format(fmt: str) -> None:
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput(gettext("format must be json, csv or xlsx"), field="format")
+
+
+def _record_export(
+    db: DbSession,
+    actor: Actor,
+    about: tuple[str, int, int],
+    *,
+    report: str,
+    fmt: str,
+    table: str,
+    **detail: Any,
+) -> None:
+    """The audit entry every export gets (``report.export``): files with attendance leave the
+    service, so who took which one is kept. ``about``: object type, object id, centre id."""
+    object_type, object_id, centre_id = about
     audit.record(
         db,
         actor,
         "report.export",
-        object_type="group",
-        object_id=group_id,
-        centre_id=matrix.centre_id,
+        object_type=object_type,
+        object_id=object_id,
+        centre_id=centre_id,
         detail={
-            "report": "group",
+            "report": report,
             "format": fmt,
             "table": table if fmt == "csv" else "all",
-            "threshold": matrix.threshold,
+            **detail,
         },
     )
-    return file
 
 
 # --- Per-parent summary -----------------------------------------------------------------------
@@ -855,8 +883,7 @@ def export_centre_report(
     now: dt.datetime | None = None,
 ) -> exports.ExportFile:
     """The centre report as a CSV or XLSX file; every export is audited (``report.export``)."""
-    if fmt not in ("csv", "xlsx"):
-        raise InvalidInput(gettext("format must be json, csv or xlsx"), field="format")
+    _check_export_format(fmt)
     report = centre_report(
         db,
         actor=actor,
@@ -871,22 +898,16 @@ def export_centre_report(
         file = exports.centre_report_csv(report, table=table, separator=separator)
     else:
         file = exports.centre_report_xlsx(report)
-    audit.record(
+    _record_export(
         db,
         actor,
-        "report.export",
-        object_type="centre",
-        object_id=centre_id,
-        centre_id=centre_id,
-        detail={
-            "report": "centre",
-            "format": fmt,
-            "table": table if fmt == "csv" else "all",
-            "from": report.date_from.isoformat(),
-            "to": report.date_to.isoformat(),
-            "threshold": report.threshold,
-            "min_sessions": report.min_sessions,
-        },
+        ("centre", centre_id, centre_id),
+        fmt=fmt,
+        table=table,
+        report="centre",
+        **{"from": report.date_from.isoformat(), "to": report.date_to.isoformat()},
+        threshold=report.threshold,
+        min_sessions=report.min_sessions,
     )
     return file
 
