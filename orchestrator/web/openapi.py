@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import DomainError, InvalidInput, NotFound
-from orchestrator.i18n import gettext
+from orchestrator.i18n import gettext, lazy_gettext
 
 __all__ = ["API_PREFIX", "Api", "api", "parse_body", "path_id"]
 
@@ -192,39 +192,50 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 
 # pydantic's own messages are English; the API answers in its user's language (design: errors in
-# the staff member's language), so the common kinds of mistake are worded here. ``type`` in each
-# detail stays pydantic's stable code for programs; a kind not listed keeps pydantic's words.
+# the staff member's language), so the common kinds of mistake are worded here: per pydantic error
+# type, the message and the context value it names (if any). ``type`` in each detail stays
+# pydantic's stable code for programs; a kind not listed keeps pydantic's words.
+_WHOLE_NUMBER = lazy_gettext("must be a whole number")
+_NUMBER = lazy_gettext("must be a number")
+_BOOLEAN = lazy_gettext("must be true or false")
+_OBJECT = lazy_gettext("must be a JSON object")
+_ONE_OF = lazy_gettext("must be one of %(choices)s")
+_VALIDATION_MESSAGES: dict[str, tuple[str, str | None]] = {
+    "missing": (lazy_gettext("is required"), None),
+    "extra_forbidden": (lazy_gettext("is not a field of this request"), None),
+    "int_type": (_WHOLE_NUMBER, None),
+    "int_parsing": (_WHOLE_NUMBER, None),
+    "int_from_float": (_WHOLE_NUMBER, None),
+    "float_type": (_NUMBER, None),
+    "float_parsing": (_NUMBER, None),
+    "bool_type": (_BOOLEAN, None),
+    "bool_parsing": (_BOOLEAN, None),
+    "string_type": (lazy_gettext("must be text"), None),
+    "list_type": (lazy_gettext("must be a list"), None),
+    "dict_type": (_OBJECT, None),
+    "model_type": (_OBJECT, None),
+    "string_too_short": (lazy_gettext("must have at least %(n)s characters"), "min_length"),
+    "string_too_long": (lazy_gettext("must have at most %(n)s characters"), "max_length"),
+    "too_short": (lazy_gettext("must have at least %(n)s items"), "min_length"),
+    "too_long": (lazy_gettext("must have at most %(n)s items"), "max_length"),
+    "greater_than_equal": (lazy_gettext("must be at least %(n)s"), "ge"),
+    "greater_than": (lazy_gettext("must be more than %(n)s"), "gt"),
+    "less_than_equal": (lazy_gettext("must be at most %(n)s"), "le"),
+    "less_than": (lazy_gettext("must be less than %(n)s"), "lt"),
+    "literal_error": (_ONE_OF, "expected"),
+    "enum": (_ONE_OF, "expected"),
+}
+
+
 def _validation_message(kind: str, ctx: dict[str, Any], fallback: str) -> str:
-    simple = {
-        "missing": lambda: gettext("is required"),
-        "extra_forbidden": lambda: gettext("is not a field of this request"),
-        "int_type": lambda: gettext("must be a whole number"),
-        "int_parsing": lambda: gettext("must be a whole number"),
-        "int_from_float": lambda: gettext("must be a whole number"),
-        "float_type": lambda: gettext("must be a number"),
-        "float_parsing": lambda: gettext("must be a number"),
-        "bool_type": lambda: gettext("must be true or false"),
-        "bool_parsing": lambda: gettext("must be true or false"),
-        "string_type": lambda: gettext("must be text"),
-        "list_type": lambda: gettext("must be a list"),
-        "dict_type": lambda: gettext("must be a JSON object"),
-        "model_type": lambda: gettext("must be a JSON object"),
-        "string_too_short": lambda: gettext("must have at least %(n)s characters") % {"n": ctx["min_length"]},
-        "string_too_long": lambda: gettext("must have at most %(n)s characters") % {"n": ctx["max_length"]},
-        "too_short": lambda: gettext("must have at least %(n)s items") % {"n": ctx["min_length"]},
-        "too_long": lambda: gettext("must have at most %(n)s items") % {"n": ctx["max_length"]},
-        "greater_than_equal": lambda: gettext("must be at least %(n)s") % {"n": ctx["ge"]},
-        "greater_than": lambda: gettext("must be more than %(n)s") % {"n": ctx["gt"]},
-        "less_than_equal": lambda: gettext("must be at most %(n)s") % {"n": ctx["le"]},
-        "less_than": lambda: gettext("must be less than %(n)s") % {"n": ctx["lt"]},
-        "literal_error": lambda: gettext("must be one of %(choices)s") % {"choices": ctx["expected"]},
-        "enum": lambda: gettext("must be one of %(choices)s") % {"choices": ctx["expected"]},
-    }
-    try:
-        if kind in simple:
-            return simple[kind]()
-    except KeyError:  # a context pydantic did not give: its own words are still right
-        return fallback
+    if kind in _VALIDATION_MESSAGES:
+        message, named = _VALIDATION_MESSAGES[kind]
+        if named is None:
+            return gettext(message)
+        if named in ctx:
+            # A bound is "n" in the messages, the allowed values "choices".
+            return gettext(message) % {"n": ctx[named], "choices": ctx[named]}
+        return fallback  # a context pydantic did not give: its own words are still right
     if kind.startswith("datetime") or kind == "timezone_aware":
         return gettext("must be a date and time with its time zone (ISO 8601)")
     if kind.startswith("date"):
