@@ -197,14 +197,11 @@ async def group_attendance_page(request: web.Request) -> web.Response:
         threshold=_int_query(request, "threshold", 0, 100),
     )
     fmt = Formats()
-    query = {"threshold": str(matrix.threshold)}
-    base = f"/api/v1/groups/{matrix.group.id}/attendance-matrix"
-    downloads = {
-        "csv_de": str(URL(base).with_query({**query, "format": "csv", "sep": "semicolon"})),
-        "csv": str(URL(base).with_query({**query, "format": "csv"})),
-        "xlsx": str(URL(base).with_query({**query, "format": "xlsx"})),
-        "print": str(URL(f"/groups/{matrix.group.id}/attendance").with_query({**query, "view": "print"})),
-    }
+    downloads = _downloads(
+        f"/api/v1/groups/{matrix.group.id}/attendance-matrix",
+        f"/groups/{matrix.group.id}/attendance",
+        {"threshold": str(matrix.threshold)},
+    )
     return render(
         request,
         "reports/group_matrix.html",
@@ -252,6 +249,16 @@ def _report_params(request: web.Request) -> dict[str, Any]:
     return params
 
 
+def _downloads(api_path: str, page_path: str, query: dict[str, str]) -> dict[str, str]:
+    """The links of the download buttons (``reports/_downloads.html``), with the page's choices."""
+    return {
+        "csv_de": str(URL(api_path).with_query({**query, "format": "csv", "sep": "semicolon"})),
+        "csv": str(URL(api_path).with_query({**query, "format": "csv"})),
+        "xlsx": str(URL(api_path).with_query({**query, "format": "xlsx"})),
+        "print": str(URL(page_path).with_query({**query, "view": "print"})),
+    }
+
+
 async def centre_report_page(request: web.Request) -> web.Response:
     actor = await require_actor(request, "coordinator")
     if actor.centre_id is None:
@@ -260,19 +267,16 @@ async def centre_report_page(request: web.Request) -> web.Response:
         request, services.centre_report, actor=actor, centre_id=actor.centre_id, **_report_params(request)
     )
     fmt = Formats()
-    query = {
-        "from": report.date_from.isoformat(),
-        "to": report.date_to.isoformat(),
-        "threshold": str(report.threshold),
-        "min_sessions": str(report.min_sessions),
-    }
-    base = f"/api/v1/centres/{report.centre_id}/report"
-    downloads = {
-        "csv_de": str(URL(base).with_query({**query, "format": "csv", "sep": "semicolon"})),
-        "csv": str(URL(base).with_query({**query, "format": "csv"})),
-        "xlsx": str(URL(base).with_query({**query, "format": "xlsx"})),
-        "print": str(URL("/reports/centre").with_query({**query, "view": "print"})),
-    }
+    downloads = _downloads(
+        f"/api/v1/centres/{report.centre_id}/report",
+        "/reports/centre",
+        {
+            "from": report.date_from.isoformat(),
+            "to": report.date_to.isoformat(),
+            "threshold": str(report.threshold),
+            "min_sessions": str(report.min_sessions),
+        },
+    )
     return render(
         request,
         "reports/centre.html",
